@@ -112,20 +112,19 @@ type PutOptions struct {
 	Limit int64
 	// Size, when positive, is the exact length expected.
 	Size int64
-	// Want are the digests the bytes must have; at least one is required.
+	// Want are the digests the bytes must have. With none, the bytes are
+	// stored under their own SHA-256, which the caller then verifies.
 	Want Digests
 	// Executable makes the entry 0500 instead of 0400.
 	Executable bool
 }
 
 // Put copies r into the store, hashing it on the way, and adds it only when
-// every digest in opts.Want matches and the size is within bounds. Nothing is
+// every digest in opts.Want matches and the size is within bounds. The entry
+// is named by the SHA-256 of the bytes actually written. Nothing is
 // left in the store when Put fails. An entry already present is verified by
 // its name alone and r is not read.
 func (s *Store) Put(ctx context.Context, r io.Reader, opts PutOptions) (Entry, error) {
-	if len(opts.Want) == 0 {
-		return Entry{}, &preflight.Error{Class: preflight.ErrConfig, Subject: "store put", Expected: "at least one expected digest", Found: "none", Hint: "never store bytes without a digest to check them against"}
-	}
 	hashes := make(map[string]hash.Hash, len(opts.Want)+1)
 	for alg, want := range opts.Want {
 		h, size := newHash(alg)

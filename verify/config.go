@@ -1,0 +1,234 @@
+//go:build preflight_wip
+
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/store"
+	"github.com/mcp-preflight/preflight/policy"
+	"github.com/mcp-preflight/preflight/tuf"
+)
+
+// Config configures a Verifier. The zero value is not usable (a policy and a
+// store directory are required) but no zero field ever weakens a check.
+// New copies the Config; later changes by the caller have no effect.
+type Config struct {
+	// Policy is the host's trust policy, the final authority. Required.
+	Policy *policy.Policy
+	// PolicyDir resolves relative paths in the policy (pinned roots, trusted
+	// roots, file sources). Usually the directory of the policy file.
+	PolicyDir string
+	// Lock is the lockfile; nil when the host has none. Servers whose tool
+	// pins come from the lockfile expose nothing pinned until it exists.
+	Lock *policy.Lock
+	// StoreDir is the content-addressed store of verified artifacts. Required.
+	StoreDir string
+	// CacheDir holds TUF metadata and the Sigstore trust root cache.
+	// Defaults to StoreDir/cache.
+	CacheDir string
+	// TrustedMaterial, when set, replaces the Sigstore trust root named in
+	// the policy. Tests and air-gapped hosts use it.
+	TrustedMaterial root.TrustedMaterial
+	// Fetcher performs every remote read of TUF metadata and targets.
+	// Nil means a tuf.HTTPFetcher with bounded timeouts and retries.
+	Fetcher tuf.Fetcher
+	// Offline forbids network access: TUF metadata and the Sigstore trust
+	// root come from the cache (while not expired) or the embedded snapshot.
+	Offline bool
+	// Platform selects the artifact of multi-platform descriptors, as
+	// "os/arch". Defaults to the running platform.
+	Platform string
+	// Environ is the host environment the policy's pass-through variables
+	// are taken from. Nil means os.Environ(). The server never receives a
+	// variable the policy does not name.
+	Environ []string
+	// Stderr receives the server's standard error. Nil discards it.
+	Stderr io.Writer
+	// ClientOptions are passed to the mcp-go client of each Session (for
+	// example a sampling handler).
+	ClientOptions []client.ClientOption
+	// HandshakeTimeout bounds initialize and the first listing. Default 20s.
+	HandshakeTimeout time.Duration
+	// MaxArtifactBytes bounds artifacts read from files. Default 1 GiB.
+	MaxArtifactBytes int64
+	// Now is the clock for expiry checks. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives one structured event per decision, finding and blocked
+	// call. Nil discards.
+	Logger *slog.Logger
+}
+
+// Verifier verifies and launches the servers of one policy. It is safe for
+// concurrent use.
+type Verifier struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	repos map[string]*tuf.Client
+
+	rootMu   sync.Mutex
+	material root.TrustedMaterial
+	rootInfo *tuf.TrustRootInfo
+}
+
+// New validates cfg and returns a Verifier. Contradictions and missing
+// requirements are reported here, not at first use.
+func New(cfg Config) (*Verifier, error) {
+	if cfg.Policy == nil {
+		return nil, configErr("policy", "a parsed policy", "nil", "load one with policy.Parse")
+	}
+	if cfg.StoreDir == "" {
+		return nil, configErr("store directory", "a directory path", "empty", "set Config.StoreDir")
+	}
+	if cfg.Platform == "" {
+		cfg.Platform = runtime.GOOS + "/" + runtime.GOARCH
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 20 * time.Second
+	}
+	if cfg.MaxArtifactBytes <= 0 {
+		cfg.MaxArtifactBytes = 1 << 30
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.StoreDir, "cache")
+	}
+	cfg.ClientOptions = append([]client.ClientOption(nil), cfg.ClientOptions...)
+	if cfg.Environ != nil {
+		cfg.Environ = append([]string(nil), cfg.Environ...)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := store.Open(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{cfg: cfg, log: log, store: st, repos: map[string]*tuf.Client{}}
+	v.material = cfg.TrustedMaterial
+	if v.material != nil {
+		v.rootInfo = &tuf.TrustRootInfo{Source: "caller", Description: "trusted material supplied by the host"}
+	}
+	for name, repo := range cfg.Policy.Trust.Repositories {
+		c, err := v.newRepoClient(name, repo)
+		if err != nil {
+			return nil, err
+		}
+		v.repos[name] = c
+	}
+	return v, nil
+}
+
+func (v *Verifier) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(v.cfg.PolicyDir, p)
+}
+
+// newRepoClient builds the TUF client of one metadata repository from its
+// pinned root.
+func (v *Verifier) newRepoClient(name string, repo *policy.Repository) (*tuf.Client, error) {
+	subject := "trust.repositories." + name
+	if repo.Root == "" {
+		return nil, configErr(subject+".root", "the path of the pinned root.json", "none",
+			"pin the repository's root.json in the policy; trust is never bootstrapped from the network")
+	}
+	rootJSON, err := os.ReadFile(v.path(repo.Root))
+	if err != nil {
+		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: subject + ".root", Err: err, Hint: "the pinned root.json must be readable"}
+	}
+	if repo.RootDigest != "" {
+		sum := sha256.Sum256(rootJSON)
+		got := "sha256:" + hex.EncodeToString(sum[:])
+		if !strings.EqualFold(got, repo.RootDigest) {
+			return nil, &preflight.Error{Class: preflight.ErrTampered, Subject: subject + ".root", Expected: repo.RootDigest, Found: got,
+				Hint: "the pinned root file differs from the digest pinned beside it; restore the file or update both together"}
+		}
+	}
+	return tuf.New(tuf.Config{
+		MetadataURL: repo.URL,
+		TargetsURL:  repo.TargetsURL,
+		Root:        rootJSON,
+		CacheDir:    filepath.Join(v.cfg.CacheDir, "tuf", safeName(name)),
+		Fetcher:     v.cfg.Fetcher,
+		Now:         v.cfg.Now,
+		Logger:      v.log.With("repository", name),
+		Offline:     v.cfg.Offline,
+	})
+}
+
+// trustedMaterial returns the Sigstore trust root, loading it once per
+// Verifier. A failed load is retried by the next caller.
+func (v *Verifier) trustedMaterial(ctx context.Context) (root.TrustedMaterial, tuf.TrustRootInfo, error) {
+	v.rootMu.Lock()
+	defer v.rootMu.Unlock()
+	if v.material != nil {
+		return v.material, *v.rootInfo, nil
+	}
+	sig := v.cfg.Policy.Trust.Sigstore
+	cfg := tuf.SigstoreConfig{
+		TrustedRootPath: v.path(sig.TrustedRoot),
+		CacheDir:        filepath.Join(v.cfg.CacheDir, "sigstore"),
+		Offline:         v.cfg.Offline,
+		Fetcher:         v.cfg.Fetcher,
+		Now:             v.cfg.Now,
+		Logger:          v.log,
+	}
+	if sig.TUF != nil {
+		rootJSON, err := os.ReadFile(v.path(sig.TUF.Root))
+		if err != nil {
+			return nil, tuf.TrustRootInfo{}, &preflight.Error{Class: preflight.ErrConfig, Subject: "trust.sigstore.tuf.root", Err: err}
+		}
+		cfg.TUFURL, cfg.TUFRoot = sig.TUF.URL, rootJSON
+	}
+	m, info, err := tuf.LoadSigstoreRoot(ctx, cfg)
+	if err != nil {
+		return nil, tuf.TrustRootInfo{}, err
+	}
+	v.material, v.rootInfo = m, &info
+	return m, info, nil
+}
+
+func configErr(subject, expected, found, hint string) error {
+	return &preflight.Error{Class: preflight.ErrConfig, Subject: subject, Expected: expected, Found: found, Hint: hint}
+}
+
+// safeName turns a policy name into one path element.
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "%%%02X", r)
+		}
+	}
+	if b.Len() == 0 || strings.Trim(b.String(), ".") == "" {
+		return "%2E" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,85 @@
+//go:build preflight_wip
+
+package verify
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+
+	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/policy"
+)
+
+// CommandFor verifies the server like Check and returns an unstarted command
+// that executes exactly the verified bytes, with the environment the policy
+// allows, for hosts whose MCP SDK starts the process itself (for example the
+// go-sdk's mcp.CommandTransport). The caller sets up stdio and should gate
+// the session with package gate. On Linux the command holds the verified file
+// open in ExtraFiles; close it after Start.
+func (v *Verifier) CommandFor(ctx context.Context, server string) (*exec.Cmd, *Report, error) {
+	c, rep, err := v.check(ctx, server)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd, err := v.command(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmd, rep, nil
+}
+
+// command opens the store entry, hashing it once from the descriptor that
+// will be executed, and builds the command.
+func (v *Verifier) command(c *candidate) (*exec.Cmd, error) {
+	f, err := v.store.Open(c.entry.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	cmd := verifiedCommand(f, c.artifact.Name, c.args)
+	cmd.Env = v.environment(c.server)
+	cmd.Dir = os.TempDir()
+	return cmd, nil
+}
+
+func pathCommand(f *os.File, argv0 string, args []string) *exec.Cmd {
+	// The open file is still handed over so its lifetime matches the
+	// Linux variant; the path is that of the read-only store entry.
+	return &exec.Cmd{Path: f.Name(), Args: append([]string{argv0}, args...), ExtraFiles: []*os.File{f}}
+}
+
+// environment returns exactly the variables the policy names: pass-through
+// names taken from the host environment, then fixed values.
+func (v *Verifier) environment(s *policy.Server) []string {
+	host := v.cfg.Environ
+	if host == nil {
+		host = os.Environ()
+	}
+	values := map[string]string{}
+	for _, kv := range host {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			values[k] = val
+		}
+	}
+	env := []string{}
+	for _, name := range s.Env {
+		if val, ok := values[name]; ok {
+			env = append(env, name+"="+val)
+		}
+	}
+	keys := make([]string, 0, len(s.SetEnv))
+	for k := range s.SetEnv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+s.SetEnv[k])
+	}
+	return env
+}
+
+func launchErr(subject string, err error, hint string) error {
+	return &preflight.Error{Class: preflight.ErrLaunch, Subject: subject, Err: err, Hint: hint}
+}
