@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/policy"
+	"github.com/mcp-preflight/preflight/verify"
+)
+
+// commonFlags are the flags every command that verifies servers shares.
+type commonFlags struct {
+	policy, lock, store string
+	offline             bool
+	format              string
+	logFile             string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.policy, "policy", "", "trust policy file (YAML or JSON)")
+	fs.StringVar(&c.lock, "lock", "", "lockfile (default: preflight.lock beside the policy, if present)")
+	fs.StringVar(&c.store, "store", "", "content-addressed store directory (default: the user cache directory)")
+	fs.BoolVar(&c.offline, "offline", false, "use only cached metadata and the embedded trust root")
+	fs.StringVar(&c.format, "format", "text", "output format: text or json")
+	fs.StringVar(&c.logFile, "log", "", "write the JSON audit log to this file (default: none)")
+}
+
+// verifier loads the policy and lockfile and builds a Verifier.
+func (c *commonFlags) verifier(stderr io.Writer) (*verify.Verifier, *policy.Policy, func(), error) {
+	if c.policy == "" {
+		return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--policy", Expected: "a policy file", Found: "none"}
+	}
+	data, err := os.ReadFile(c.policy)
+	if err != nil {
+		return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: c.policy, Err: err}
+	}
+	p, err := policy.Parse(c.policy, data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lockPath := c.lock
+	if lockPath == "" {
+		lockPath = filepath.Join(filepath.Dir(c.policy), "preflight.lock")
+		if _, err := os.Stat(lockPath); err != nil {
+			lockPath = ""
+		}
+	}
+	var lock *policy.Lock
+	if lockPath != "" {
+		ldata, err := os.ReadFile(lockPath)
+		if err != nil {
+			return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: lockPath, Err: err}
+		}
+		if lock, err = policy.ParseLock(ldata); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	storeDir := c.store
+	if storeDir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--store", Err: err, Hint: "pass --store DIR"}
+		}
+		storeDir = filepath.Join(cache, "preflight", "store")
+	}
+	logger, closeLog, err := c.auditLogger(stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := verify.New(verify.Config{
+		Policy: p, PolicyDir: filepath.Dir(c.policy), Lock: lock, StoreDir: storeDir,
+		Offline: c.offline, Logger: logger, Stderr: stderr,
+	})
+	if err != nil {
+		closeLog()
+		return nil, nil, nil, err
+	}
+	return v, p, closeLog, nil
+}
+
+func (c *commonFlags) auditLogger(stderr io.Writer) (*slog.Logger, func(), error) {
+	switch c.logFile {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return slog.New(slog.NewJSONHandler(stderr, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--log", Err: err}
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
+}
+
+// exitCode maps an error to the documented exit codes: security refusals
+// are 1, everything operational is 2.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, preflight.ErrSecurity):
+		return exitRefused
+	default:
+		return exitUsage
+	}
+}
+
+// printErr writes an error as a verdict line and its details.
+func printErr(w io.Writer, err error) {
+	kind := "error"
+	if errors.Is(err, preflight.ErrSecurity) {
+		kind = "REFUSED"
+	}
+	fmt.Fprintf(w, "preflight: %s: %s\n", kind, err)
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
