@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
 
 // Exit codes shared by every command.
@@ -29,19 +28,10 @@ type command struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
-func commands() []command {
-	return []command{
-		{"demo", "verify, launch and gate a server end to end on loopback, then show three refusals", cmdDemo},
-		{"check", "verify servers of a policy without launching them (the CI gate)", cmdCheck},
-		{"verify-bundle", "verify a Sigstore bundle for an artifact (sigstore-conformance client protocol)", cmdVerifyBundle},
-		{"policy", "lint a policy file or print its JSON Schema", cmdPolicy},
-	}
-}
-
 func main() {
 	// The demo and the test suite re-execute this binary as an MCP test
 	// server; ServerMain returns false for every other invocation.
-	if verifytest.ServerMain(os.Args[1:]) {
+	if serverMain(os.Args[1:]) {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

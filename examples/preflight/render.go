@@ -1,3 +1,5 @@
+//go:build preflight_wip
+
 package main
 
 import (
