@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
 
