@@ -448,30 +448,28 @@ func (s *Sigstore) ssSign(sg ssSigner, c ssContent, p ssPlan) ([]byte, error) {
 		err       error
 	)
 	if c.dsse {
-		sig, err = ssSignDigest(sg.key, p.hash, dsse.PAE(ssInTotoPayloadType, c.data))
+		sig, err = ssSignDigest(sg.key, p.hash, ssHash(p.hash, dsse.PAE(ssInTotoPayloadType, c.data)))
 		if err != nil {
 			return nil, err
 		}
 		env := &protodsse.Envelope{
 			Payload:     bytes.Clone(c.data),
 			PayloadType: ssInTotoPayloadType,
-			Signatures:  []*protodsse.Signature{{Sig: sig, Keyid: sg.hint}},
+			Signatures:  []*protodsse.Signature{{Sig: sig}},
 		}
 		b.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: env}
 		// Rekor receives the envelope in its JSON form.
 		tlogInput, err = json.Marshal(dsse.Envelope{
 			PayloadType: env.PayloadType,
 			Payload:     ssB64(env.Payload),
-			Signatures:  []dsse.Signature{{KeyID: sg.hint, Sig: ssB64(sig)}},
+			Signatures:  []dsse.Signature{{Sig: ssB64(sig)}},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("verifytest: envelope: %w", err)
 		}
 	} else {
-		h := p.hash.New()
-		h.Write(c.data)
-		digest := h.Sum(nil)
-		sig, err = ssSignDigest(sg.key, p.hash, c.data)
+		digest := ssHash(p.hash, c.data)
+		sig, err = ssSignDigest(sg.key, p.hash, digest)
 		if err != nil {
 			return nil, err
 		}
@@ -528,16 +526,20 @@ func (s *Sigstore) ssSign(sg ssSigner, c ssContent, p ssPlan) ([]byte, error) {
 	return out, nil
 }
 
-// ssSignDigest hashes message with h and signs the digest, as Sigstore
-// clients do: ECDSA over the hash that matches the key's curve.
-func ssSignDigest(key crypto.Signer, h crypto.Hash, message []byte) ([]byte, error) {
-	hasher := h.New()
-	hasher.Write(message)
-	sig, err := key.Sign(rand.Reader, hasher.Sum(nil), h)
+// ssSignDigest signs a digest made with h, as Sigstore clients do: ECDSA over the
+// hash that matches the key's curve.
+func ssSignDigest(key crypto.Signer, h crypto.Hash, digest []byte) ([]byte, error) {
+	sig, err := key.Sign(rand.Reader, digest, h)
 	if err != nil {
 		return nil, fmt.Errorf("verifytest: sign: %w", err)
 	}
 	return sig, nil
+}
+
+func ssHash(h crypto.Hash, message []byte) []byte {
+	hasher := h.New()
+	hasher.Write(message)
+	return hasher.Sum(nil)
 }
 
 func ssProtoHash(h crypto.Hash) protocommon.HashAlgorithm {

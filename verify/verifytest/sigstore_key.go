@@ -1,6 +1,7 @@
 package verifytest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -45,7 +46,7 @@ func NewKeySigner() (*KeySigner, error) {
 }
 
 // PublicKeyPEM is the public key as a PEM "PUBLIC KEY" block (DER SubjectPublicKeyInfo).
-func (k *KeySigner) PublicKeyPEM() []byte { return append([]byte(nil), k.pem...) }
+func (k *KeySigner) PublicKeyPEM() []byte { return bytes.Clone(k.pem) }
 
 // PublicKey is the public key.
 func (k *KeySigner) PublicKey() crypto.PublicKey { return k.key.Public() }
