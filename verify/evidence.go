@@ -332,7 +332,7 @@ func evAlgorithmMismatch(subject string, bundleAlgs, have []string) error {
 	return &preflight.Error{Class: preflight.ErrConfig, Subject: subject,
 		Expected: "an artifact digest in " + strings.Join(bundleAlgs, " or ") + " (what the bundle signs)",
 		Found:    "digests in " + strings.Join(have, ", "),
-		Hint:     "hash the artifact with the bundle's algorithm too (DigestFile(path, \"sha512\"), or --digest-algorithm)"}
+		Hint:     fmt.Sprintf("hash the artifact with %s too (DigestFile(path, %q), or --digest-algorithm %s)", bundleAlgs[0], bundleAlgs[0], bundleAlgs[0])}
 }
 
 func evVerifyBundle(c EvidenceCheck, signers *evSigners, b Bundle) (policy.SignatureFacts, error) {

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -179,7 +180,7 @@ func evParseSLSAv1(raw json.RawMessage, c *evClaims) error {
 		} `json:"runDetails"`
 	}
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return err
+		return evJSONError(err)
 	}
 	bd := p.BuildDefinition
 	if bd.BuildType == "" || p.RunDetails.Builder.ID == "" {
@@ -236,7 +237,7 @@ func evParseSLSAv02(raw json.RawMessage, c *evClaims) error {
 		} `json:"metadata"`
 	}
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return err
+		return evJSONError(err)
 	}
 	if p.BuildType == "" || p.Builder.ID == "" {
 		return fmt.Errorf("buildType and builder.id are required")
@@ -249,6 +250,16 @@ func evParseSLSAv02(raw json.RawMessage, c *evClaims) error {
 	c.invocation = p.Metadata.BuildInvocationID
 	c.runner = evRunnerFromBuilder(c.builderID)
 	return nil
+}
+
+// evJSONError says where a predicate has the wrong shape without dumping
+// Go types into a message meant for people.
+func evJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %q holds a JSON %s", te.Field, te.Value)
+	}
+	return err
 }
 
 // evGitURI splits git+https://github.com/OWNER/NAME@REF.

@@ -95,8 +95,9 @@ func evCompileSigner(out *evSigners, s policy.Signer) error {
 		}
 		sum := sha256.Sum256(der)
 		out.keys = append(out.keys, &evKeySigner{src: s, pub: pub, verifier: v,
-			id:    ssh.FingerprintSHA256(sshKey),
-			hints: []string{ssh.FingerprintSHA256(sshKey), hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:])}})
+			id: ssh.FingerprintSHA256(sshKey),
+			hints: []string{ssh.FingerprintSHA256(sshKey), hex.EncodeToString(sum[:]),
+				base64.StdEncoding.EncodeToString(sum[:]), "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])}})
 		return nil
 	}
 	if (s.Issuer == "") == (s.IssuerPattern == "") {
