@@ -1,0 +1,272 @@
+package tuf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-preflight/preflight"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+)
+
+// Config configures New. Its zero value is not usable: MetadataURL,
+// TargetsURL, Root and CacheDir are required, so that no field left empty
+// means "trust anything" or "guess where".
+type Config struct {
+	// MetadataURL is the base URL of the repository's metadata: the client
+	// fetches MetadataURL/timestamp.json, MetadataURL/N.root.json and so on.
+	MetadataURL string
+	// TargetsURL is the base URL of the repository's targets. It is
+	// required, not derived from MetadataURL, because repositories lay
+	// them out differently (the test kit serves BASE/metadata and
+	// BASE/targets).
+	TargetsURL string
+	// Root is the pinned trusted root.json. Trust is never bootstrapped
+	// from the cache: a cached root is used only when it chains from this
+	// one by verified rotations.
+	Root []byte
+	// CacheDir holds verified metadata (CacheDir/metadata) and small
+	// targets (CacheDir/targets), created 0700 if missing. Everything read
+	// back from it is verified again.
+	CacheDir string
+	// Fetcher makes every network read. Nil means a zero HTTPFetcher.
+	Fetcher Fetcher
+	// Now is the clock used for expiry. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives debug records of the workflow. Nil discards them.
+	Logger *slog.Logger
+	// MaxDelegations bounds how many targets roles one lookup visits.
+	// Zero means 32.
+	MaxDelegations int
+	// Offline makes the client use only CacheDir: no request is made.
+	// Cached metadata is verified from the pinned root and accepted until
+	// the earliest expiry among root, timestamp, snapshot and the targets
+	// roles used; past it, lookups fail with preflight.ErrMetadata. The
+	// client never falls back to offline on its own.
+	Offline bool
+}
+
+const defaultMaxDelegations = 32
+
+// Client reads one TUF repository of MCP server metadata. It is safe for
+// concurrent use; concurrent refreshes share one.
+type Client struct {
+	cfg        Config // copied, defaults applied; Root is a private copy
+	metaURL    string // ends with "/"
+	targetsURL string // ends with "/"
+	fetcher    Fetcher
+	log        *slog.Logger
+	metaDir    string
+	targetsDir string
+
+	mu      sync.Mutex
+	current *session // the last successful refresh, nil before
+	flight  *flight  // the refresh in progress, nil when none
+
+	onJoin func() // test hook: called when a caller joins a refresh in progress
+}
+
+// session is the verified state of one refresh: go-tuf's trusted metadata
+// set, into which delegated roles are loaded on demand.
+type session struct {
+	mu      sync.Mutex // guards trusted
+	trusted *trustedmetadata.TrustedMetadata
+	offline bool
+}
+
+// flight is one refresh that concurrent callers wait for.
+type flight struct {
+	done      chan struct{}
+	s         *session
+	err       error
+	abandoned bool // the caller running it gave up (its context ended)
+}
+
+// New validates cfg and returns a client. It makes no request; the first
+// Refresh or Target does.
+func New(cfg Config) (*Client, error) {
+	cfgErr := func(field, expected, found string, err error) error {
+		return &preflight.Error{Class: preflight.ErrConfig, Subject: "tuf.Config." + field, Expected: expected, Found: found, Err: err}
+	}
+	metaURL, err := baseURL(cfg.MetadataURL)
+	if err != nil {
+		return nil, cfgErr("MetadataURL", "an absolute http or https URL", fmt.Sprintf("%q", cfg.MetadataURL), err)
+	}
+	targetsURL, err := baseURL(cfg.TargetsURL)
+	if err != nil {
+		return nil, cfgErr("TargetsURL", "an absolute http or https URL", fmt.Sprintf("%q", cfg.TargetsURL), err)
+	}
+	if len(cfg.Root) == 0 {
+		return nil, cfgErr("Root", "the pinned root.json of the repository", "nothing", nil)
+	}
+	cfg.Root = append([]byte(nil), cfg.Root...)
+	if _, err := trustedmetadata.New(cfg.Root); err != nil {
+		return nil, cfgErr("Root", "a root.json signed by its own threshold of keys", "a document that does not verify", err)
+	}
+	if cfg.CacheDir == "" {
+		return nil, cfgErr("CacheDir", "a directory for verified metadata", "nothing", nil)
+	}
+	if cfg.MaxDelegations < 0 {
+		return nil, cfgErr("MaxDelegations", "zero (default 32) or a positive bound", fmt.Sprint(cfg.MaxDelegations), nil)
+	}
+	if cfg.MaxDelegations == 0 {
+		cfg.MaxDelegations = defaultMaxDelegations
+	}
+	if cfg.Fetcher == nil {
+		cfg.Fetcher = &HTTPFetcher{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		cfg:        cfg,
+		metaURL:    metaURL,
+		targetsURL: targetsURL,
+		fetcher:    cfg.Fetcher,
+		log:        cfg.Logger,
+		metaDir:    filepath.Join(cfg.CacheDir, "metadata"),
+		targetsDir: filepath.Join(cfg.CacheDir, "targets"),
+	}
+	for _, d := range []string{c.metaDir, c.targetsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, &preflight.Error{Class: preflight.ErrStore, Subject: "TUF cache " + cfg.CacheDir, Err: err, Hint: "check that CacheDir is writable"}
+		}
+	}
+	return c, nil
+}
+
+func baseURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("not an http or https base URL")
+	}
+	if !strings.HasSuffix(s, "/") {
+		s += "/"
+	}
+	return s, nil
+}
+
+// Refresh runs the TUF client workflow: it follows root rotations from the
+// pinned root, then loads timestamp, snapshot and top-level targets,
+// downloading only what changed. Concurrent callers share one refresh; a
+// caller whose context ends stops waiting, and the refresh goes on for the
+// others only if it was not the one running it. On failure the previous
+// state stays in use for lookups until it expires.
+func (c *Client) Refresh(ctx context.Context) error {
+	_, err := c.refresh(ctx)
+	return err
+}
+
+func (c *Client) refresh(ctx context.Context) (*session, error) {
+	for {
+		c.mu.Lock()
+		if f := c.flight; f != nil {
+			c.mu.Unlock()
+			if c.onJoin != nil {
+				c.onJoin()
+			}
+			select {
+			case <-f.done:
+				if f.abandoned && ctx.Err() == nil {
+					continue // the caller running it gave up; run it ourselves
+				}
+				return f.s, f.err
+			case <-ctx.Done():
+				return nil, timeoutErr("TUF refresh "+c.cfg.MetadataURL, ctx.Err())
+			}
+		}
+		f := &flight{done: make(chan struct{})}
+		c.flight = f
+		c.mu.Unlock()
+
+		f.s, f.err = c.load(ctx)
+		f.abandoned = f.err != nil && ctx.Err() != nil
+		c.mu.Lock()
+		c.flight = nil
+		if f.err == nil {
+			c.current = f.s
+		}
+		c.mu.Unlock()
+		close(f.done)
+		if f.err != nil {
+			c.log.Debug("TUF refresh failed", "repository", c.cfg.MetadataURL, "error", f.err)
+		}
+		return f.s, f.err
+	}
+}
+
+// session returns a state that is valid now, refreshing when there is
+// none yet or the last one has expired.
+func (c *Client) session(ctx context.Context) (*session, error) {
+	c.mu.Lock()
+	s := c.current
+	c.mu.Unlock()
+	if s != nil && !s.expired(c.cfg.Now()) {
+		return s, nil
+	}
+	return c.refresh(ctx)
+}
+
+func (s *session) expired(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tm := s.trusted
+	top := tm.Targets["targets"]
+	return tm.Root.Signed.IsExpired(now) || tm.Timestamp.Signed.IsExpired(now) ||
+		tm.Snapshot.Signed.IsExpired(now) || top == nil || top.Signed.IsExpired(now)
+}
+
+// readCache reads a cached metadata file, bounded by limit.
+func (c *Client) readCache(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(filepath.Join(c.metaDir, name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("cached %s is larger than %d bytes", name, limit)
+	}
+	return data, nil
+}
+
+// writeCache stores verified bytes atomically: a reader sees the old file
+// or the new one, never a part.
+func writeCache(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return cacheErr(dir, err)
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return cacheErr(dir, err)
+	}
+	return nil
+}
+
+func cacheErr(dir string, err error) error {
+	return &preflight.Error{Class: preflight.ErrStore, Subject: "TUF cache " + dir, Err: err, Hint: "check that CacheDir is writable and has free space"}
+}
