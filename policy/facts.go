@@ -90,4 +90,11 @@ type SurfaceFacts struct {
 	Tools        map[string]string `json:"tools,omitempty"`        // name to canonical digest
 	Prompts      map[string]string `json:"prompts,omitempty"`
 	Resources    map[string]string `json:"resources,omitempty"` // uri to canonical digest
+
+	// Parts, when set, hold per-field digests of each item (see
+	// SurfaceParts), so that drift can say what changed: the description,
+	// the schema or something else.
+	ToolParts     map[string]PartDigests `json:"toolParts,omitempty"`
+	PromptParts   map[string]PartDigests `json:"promptParts,omitempty"`
+	ResourceParts map[string]PartDigests `json:"resourceParts,omitempty"`
 }
