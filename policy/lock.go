@@ -2,10 +2,10 @@ package policy
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mcp-preflight/preflight"

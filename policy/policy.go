@@ -278,7 +278,8 @@ type Provenance struct {
 // PinDescriptor) the pinned names are the allowed names, and with PinNone
 // Parse requires an explicit Allow (write ["*"] to expose every name).
 type SurfaceRules struct {
-	// Allow lists globs (path.Match syntax) of names that may be exposed.
+	// Allow lists globs (path.Match syntax, where * does not cross "/")
+	// of names that may be exposed; the pattern "*" alone matches every name.
 	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
 	// Deny lists globs of names that are never exposed; Deny beats Allow.
 	Deny []string `json:"deny,omitempty" yaml:"deny,omitempty"`
