@@ -168,3 +168,110 @@ func evAssertClass(t *testing.T, facts []policy.SignatureFacts, err error, class
 		t.Errorf("error without Expected: %v", err)
 	}
 }
+
+func TestVerifyEvidenceMalformedBundles(t *testing.T) {
+	good := evExample(t, "bundle-provenance.json")
+	tests := []struct {
+		name string
+		json []byte
+	}{
+		{"empty", nil},
+		{"not JSON", []byte("not json")},
+		{"truncated", good[:len(good)/2]},
+		{"JSON array", []byte(`[1,2]`)},
+		{"unknown media type", []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=9.9"}`)},
+		{"no media type", []byte(`{"verificationMaterial":{}}`)},
+		{"schema violation", []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":"x"}`)},
+		{"no content", []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)},
+		{"oversized", append(append([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","x":"`), make([]byte, MaxBundleSize)...), `"}`...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := evNPMCheck(t)
+			c.Bundles = []Bundle{{Name: "in.json", JSON: tt.json}}
+			facts, err := VerifyEvidence(c)
+			evAssertClass(t, facts, err, preflight.ErrMalformed)
+			if !strings.Contains(err.Error(), "in.json") {
+				t.Errorf("error does not name the bundle: %v", err)
+			}
+		})
+	}
+}
+
+func TestBundleAlgorithms(t *testing.T) {
+	algs, err := BundleAlgorithms(Bundle{JSON: evExample(t, "bundle-provenance.json")})
+	if err != nil || len(algs) != 1 || algs[0] != "sha512" {
+		t.Fatalf("BundleAlgorithms = %v, %v; want [sha512]", algs, err)
+	}
+	if _, err := BundleAlgorithms(Bundle{JSON: []byte("{}")}); !errors.Is(err, preflight.ErrMalformed) {
+		t.Fatalf("BundleAlgorithms({}) error = %v, want ErrMalformed", err)
+	}
+}
+
+func TestDigestReader(t *testing.T) {
+	d, err := DigestReader(strings.NewReader("abc"), "sha256", "sha512", "sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d["sha256"] != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" || len(d) != 2 ||
+		!strings.HasPrefix(d["sha512"], "ddaf35a193617aba") {
+		t.Errorf("digests = %v", d)
+	}
+	if _, err := DigestReader(strings.NewReader(""), "md5"); !errors.Is(err, preflight.ErrConfig) {
+		t.Errorf("md5: %v, want ErrConfig", err)
+	}
+	if _, err := DigestFile(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, preflight.ErrNotFound) {
+		t.Errorf("missing file: %v, want ErrNotFound", err)
+	}
+}
+
+// FuzzVerifyEvidence feeds arbitrary bundle JSON to the verifier. It must
+// never panic, never return facts with an error, and fail only with a
+// *preflight.Error of a known class.
+func FuzzVerifyEvidence(f *testing.F) {
+	for _, name := range []string{"bundle-provenance.json", "bundle-publish.json"} {
+		f.Add(evExample(f, name))
+	}
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"x"}},"messageSignature":{"messageDigest":{"algorithm":"SHA2_512","digest":"AA=="},"signature":"AA=="}}`))
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.2"}`))
+	check := evNPMCheck(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<20 {
+			t.Skip("bounded: larger inputs only exercise the size limit")
+		}
+		c := check
+		c.Bundles = []Bundle{{Name: "fuzz", JSON: data}}
+		c.PredicateTypes = nil
+		facts, err := VerifyEvidence(c)
+		if err == nil {
+			if len(facts) != 1 {
+				t.Fatalf("verified with %d facts", len(facts))
+			}
+			return
+		}
+		if facts != nil {
+			t.Fatal("facts alongside an error")
+		}
+		var pe *preflight.Error
+		if !errors.As(err, &pe) || pe.Class == nil {
+			t.Fatalf("not a classified *preflight.Error: %v", err)
+		}
+	})
+}
+
+// BenchmarkVerifyNPMProvenance verifies the real npm provenance bundle of
+// sigstore@1.3.0 in-process: parse, Rekor SET, Fulcio chain, SCT, DSSE
+// signature, identity, predicate. The trusted root is parsed once, outside
+// the loop, as a process does.
+func BenchmarkVerifyNPMProvenance(b *testing.B) {
+	c := evNPMCheck(b)
+	c.Bundles = c.Bundles[:1]
+	c.Signers = c.Signers[:1]
+	c.PredicateTypes = []string{PredicateSLSAProvenanceV02}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyEvidence(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
