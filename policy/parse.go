@@ -92,7 +92,7 @@ func Lint(filename string, data []byte) []Problem {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func parse(filename string, data []byte) (*Policy, []Problem) {
-	d := &decoder{file: filename, pos: map[string]position{}, keyPos: map[string]position{}, present: map[string]bool{}}
+	d := &decoder{file: filename, pos: map[string]position{}, keyPos: map[string]position{}, present: map[string]bool{}, bad: map[string]bool{}}
 	if len(data) > MaxPolicyBytes {
 		d.problems = append(d.problems, Problem{File: filename, Message: fmt.Sprintf("policy is %d bytes, more than the limit of %d", len(data), MaxPolicyBytes)})
 		return nil, d.problems
@@ -159,6 +159,7 @@ type decoder struct {
 	pos      map[string]position // value position by path
 	keyPos   map[string]position // key position by path
 	present  map[string]bool
+	bad      map[string]bool // paths whose value did not decode
 }
 
 func (d *decoder) problemAt(p position, format string, args ...any) {
@@ -166,8 +167,17 @@ func (d *decoder) problemAt(p position, format string, args ...any) {
 }
 
 // errorf reports a problem at the value of path, or at the nearest
-// enclosing value with a known position.
+// enclosing value with a known position. Values that did not decode have
+// been reported already, so problems at or below them are not repeated.
 func (d *decoder) errorf(path, format string, args ...any) {
+	for p := path; ; p = parentPath(p) {
+		if d.bad[p] {
+			return
+		}
+		if p == "" {
+			break
+		}
+	}
 	d.problemAt(d.at(path), "%s: %s", displayPath(path), fmt.Sprintf(format, args...))
 }
 
@@ -243,6 +253,14 @@ func describeNode(n *yaml.Node) string {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
+	ok := d.decodeValue(n, v, path)
+	if !ok {
+		d.bad[path] = true
+	}
+	return ok
+}
+
+func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	d.pos[path] = position{n.Line, n.Column}
 	if n.Kind == yaml.AliasNode {
 		d.errorf(path, "YAML aliases are not supported; write the value out")
@@ -270,7 +288,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 				continue
 			}
 			if prev, dup := seen[key]; dup {
-				d.problemAt(position{k.Line, k.Column}, "%s: duplicate key %q (first at line %d)", displayPath(path), key, prev.line)
+				d.problemAt(position{k.Line, k.Column}, "%s: duplicate key %q (first at %d:%d)", displayPath(path), key, prev.line, prev.col)
 				continue
 			}
 			seen[key] = position{k.Line, k.Column}
@@ -301,7 +319,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 				continue
 			}
 			if prev, dup := seen[key]; dup {
-				d.problemAt(position{k.Line, k.Column}, "%s: duplicate key %q (first at line %d)", displayPath(path), key, prev.line)
+				d.problemAt(position{k.Line, k.Column}, "%s: duplicate key %q (first at %d:%d)", displayPath(path), key, prev.line, prev.col)
 				continue
 			}
 			seen[key] = position{k.Line, k.Column}

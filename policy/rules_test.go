@@ -233,7 +233,9 @@ func TestRules(t *testing.T) {
 		}, func(f *Facts) { f.Artifact.Digests = map[string]string{"sha512": strings.Repeat("01", 64)} }, nil, []string{"artifact.digest"}, preflight.ErrTampered),
 		evalCase("npm version differs", "", func(s *Server) { s.Source = Source{NPM: &NPMSource{Package: "w", Version: "1.3.0"}} },
 			nil, nil, []string{"artifact.version"}, preflight.ErrPolicy),
-		evalCase("oci digest differs", "", func(s *Server) { s.Source = Source{OCI: &OCISource{Image: "ghcr.io/a/b", Digest: "sha256:" + strings.Repeat("ef", 32)}} },
+		evalCase("oci digest differs", "", func(s *Server) {
+			s.Source = Source{OCI: &OCISource{Image: "ghcr.io/a/b", Digest: "sha256:" + strings.Repeat("ef", 32)}}
+		},
 			nil, nil, []string{"artifact.digest"}, preflight.ErrTampered),
 		// Lockfile drift.
 		evalCase("lock matches", "", nil, nil, func(*LockEntry) {}, nil, nil),
@@ -329,7 +331,9 @@ func TestRules(t *testing.T) {
 				}
 			}),
 		surfaceCase("nothing pinned yet", "", nil, items("get_weather", dg("get_weather")), nil, []string{"tool.unpinned"}, preflight.ErrPolicy, withheld("get_weather")),
-		surfaceCase("deny beats allow", "", func(s *Server) { s.Tools = SurfaceRules{Pin: PinNone, Allow: []string{"*"}, Deny: []string{"delete_*"}} },
+		surfaceCase("deny beats allow", "", func(s *Server) {
+			s.Tools = SurfaceRules{Pin: PinNone, Allow: []string{"*"}, Deny: []string{"delete_*"}}
+		},
 			items("get_weather", dg("a"), "delete_all", dg("b")), nil, []string{"tool.denied"}, preflight.ErrPolicy, withheld("delete_all")),
 		surfaceCase("not in allow list", "", func(s *Server) { s.Tools.Allow = []string{"get_*"} },
 			items("get_weather", dg("get_weather"), "get_forecast", dg("get_forecast"), "run_shell", dg("r")), pins,

@@ -240,17 +240,18 @@ func (d *decoder) validateServer(p *Policy, s *Server, sp string) {
 
 	for _, kind := range []string{"tools", "prompts", "resources"} {
 		rp := sp + "." + kind
-		var rules SurfaceRules
-		switch {
-		case d.present[rp]:
-			rules = *s.section(kind)
+		rules, inherited := *s.section(kind), false
+		if d.present[rp] {
 			d.report(rp, rulesIssues(rules))
-		case p.Defaults.section(kind) != nil:
-			rules = *p.Defaults.section(kind)
-			rp = "defaults." + kind + " (inherited by " + sp + ")"
+		} else if def := p.Defaults.section(kind); def != nil {
+			rules, inherited = *def, true
 		}
 		if rules.Pin == PinDescriptor && s.Source.TUF == nil && s.Source.ServerJSON == nil && s.Source.Kind() != "" {
-			d.errorf(sp, "%s: pin: descriptor needs a tuf or server_json source; this server's source is %s", rp, s.Source.Kind())
+			if inherited {
+				d.errorf(sp, "defaults.%s has pin: descriptor, which needs a tuf or server_json source; this server's source is %s: write a %s section for it", kind, s.Source.Kind(), kind)
+			} else {
+				d.errorf(rp+".pin", "pin: descriptor needs a tuf or server_json source; this server's source is %s", s.Source.Kind())
+			}
 		}
 	}
 }
