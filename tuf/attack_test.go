@@ -83,7 +83,10 @@ func TestAttacks(t *testing.T) {
 			op: "refresh", class: preflight.ErrMetadata},
 		"endless snapshot": {attack: func(r *verifytest.TUFRepository) error { r.SetEndless("/metadata/3.snapshot.json"); return nil },
 			op: "refresh", class: preflight.ErrMetadata},
-		"slow retrieval": {attack: func(r *verifytest.TUFRepository) error { r.SetDelay("/metadata/timestamp.json", 10*time.Second); return nil },
+		"slow retrieval": {attack: func(r *verifytest.TUFRepository) error {
+			r.SetDelay("/metadata/timestamp.json", 10*time.Second)
+			return nil
+		},
 			fetcher: &tuf.HTTPFetcher{Timeout: 100 * time.Millisecond}, op: "refresh", class: preflight.ErrTimeout},
 		"arbitrary target bytes (read)": {attack: func(r *verifytest.TUFRepository) error {
 			r.TamperTarget("top.json", []byte(`{"name":"io.example/weathex"}`))
@@ -101,9 +104,15 @@ func TestAttacks(t *testing.T) {
 			r.TamperTarget("acme/server", binary[:100])
 			return nil
 		}, target: "acme/server", op: "download", class: preflight.ErrTampered},
-		"endless target (read)": {attack: func(r *verifytest.TUFRepository) error { r.SetEndless("/targets/" + hashedPath("top.json", descriptor)); return nil },
+		"endless target (read)": {attack: func(r *verifytest.TUFRepository) error {
+			r.SetEndless("/targets/" + hashedPath("top.json", descriptor))
+			return nil
+		},
 			op: "read", class: preflight.ErrTampered},
-		"endless target (download)": {attack: func(r *verifytest.TUFRepository) error { r.SetEndless("/targets/" + hashedPath("acme/server", binary)); return nil },
+		"endless target (download)": {attack: func(r *verifytest.TUFRepository) error {
+			r.SetEndless("/targets/" + hashedPath("acme/server", binary))
+			return nil
+		},
 			target: "acme/server", op: "download", class: preflight.ErrTampered},
 		"slow target": {attack: func(r *verifytest.TUFRepository) error {
 			r.SetDelay("/targets/"+hashedPath("acme/server", binary), 10*time.Second)

@@ -159,9 +159,10 @@ func (f *HTTPFetcher) open(ctx context.Context, rawURL string, maxBytes int64) (
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		cerr := rctx.Err()
 		cancel()
-		if rctx.Err() != nil {
-			return nil, false, timeoutErr(rawURL, rctx.Err())
+		if cerr != nil {
+			return nil, false, timeoutErr(rawURL, cerr)
 		}
 		return nil, true, &preflight.Error{Class: preflight.ErrUnavailable, Subject: rawURL, Err: err, Hint: "check the network and the repository URL"}
 	}
