@@ -40,10 +40,12 @@ type LockEntry struct {
 	SignerKeyID  string            `json:"signerKeyId,omitempty"`
 	SourceCommit string            `json:"sourceCommit,omitempty"` // from provenance, else the certificate
 
-	Instructions string            `json:"instructions,omitempty"` // canonical digest of the server instructions
-	Tools        map[string]string `json:"tools,omitempty"`        // name to canonical digest
-	Prompts      map[string]string `json:"prompts,omitempty"`      // name to canonical digest
-	Resources    map[string]string `json:"resources,omitempty"`    // uri to canonical digest
+	Instructions string `json:"instructions,omitempty"` // canonical digest of the server instructions
+	// The surface: null when it was not recorded, {} when the server
+	// offered none, so that a first tool appearing later is drift.
+	Tools     map[string]string `json:"tools"`     // name to canonical digest
+	Prompts   map[string]string `json:"prompts"`   // name to canonical digest
+	Resources map[string]string `json:"resources"` // uri to canonical digest
 
 	// Per-field digests (see SurfaceParts), so drift can tell a changed
 	// description from a changed schema.
