@@ -32,8 +32,8 @@ import (
 // the input size).
 const MaxBundleSize = 16 << 20
 
-// maxBundles bounds how many bundles one check accepts.
-const maxBundles = 64
+// evMaxBundles bounds how many bundles one check accepts.
+const evMaxBundles = 64
 
 // Bundle is one Sigstore bundle as received: its JSON and a name for
 // messages (a file name or a URL).
@@ -105,7 +105,7 @@ func VerifyEvidence(c EvidenceCheck) ([]policy.SignatureFacts, error) {
 	for _, want := range c.PredicateTypes {
 		found := false
 		for _, f := range facts {
-			if f.Kind == kindDSSE && f.PredicateType == want {
+			if f.Kind == evKindDSSE && f.PredicateType == want {
 				found = true
 				break
 			}
@@ -124,8 +124,8 @@ func VerifyEvidence(c EvidenceCheck) ([]policy.SignatureFacts, error) {
 }
 
 const (
-	kindMessage = "message-signature"
-	kindDSSE    = "dsse"
+	evKindMessage = "message-signature"
+	evKindDSSE    = "dsse"
 )
 
 func evFoundPredicates(facts []policy.SignatureFacts) string {
@@ -163,8 +163,8 @@ func evCompileCheck(c EvidenceCheck) (*evSigners, error) {
 	if len(c.Bundles) == 0 {
 		return nil, cfg("at least one bundle", "", "")
 	}
-	if len(c.Bundles) > maxBundles {
-		return nil, cfg(fmt.Sprintf("at most %d bundles", maxBundles), fmt.Sprint(len(c.Bundles)), "")
+	if len(c.Bundles) > evMaxBundles {
+		return nil, cfg(fmt.Sprintf("at most %d bundles", evMaxBundles), fmt.Sprint(len(c.Bundles)), "")
 	}
 	return evCompileSigners(c.Signers)
 }
@@ -350,9 +350,9 @@ func evVerifyBundle(c EvidenceCheck, signers *evSigners, b Bundle) (policy.Signa
 		return policy.SignatureFacts{}, &preflight.Error{Class: preflight.ErrMalformed, Subject: subject, Expected: "a certificate or public key hint", Err: err}
 	}
 
-	facts := policy.SignatureFacts{BundleMediaType: sb.MediaType, Kind: kindMessage}
+	facts := policy.SignatureFacts{BundleMediaType: sb.MediaType, Kind: evKindMessage}
 	if st != nil {
-		facts.Kind = kindDSSE
+		facts.Kind = evKindDSSE
 		facts.PredicateType = st.PredicateType
 	}
 

@@ -25,9 +25,9 @@ import (
 	"github.com/mcp-preflight/preflight/policy"
 )
 
-// maxPatternLength bounds identity patterns; RE2 matching is linear, this
+// evMaxPatternLength bounds identity patterns; RE2 matching is linear, this
 // bounds compilation.
-const maxPatternLength = 1024
+const evMaxPatternLength = 1024
 
 // evSigners is the compiled, validated form of []policy.Signer.
 type evSigners struct {
@@ -162,8 +162,8 @@ func evCheckAnchored(p string) error {
 		return &preflight.Error{Class: preflight.ErrConfig, Expected: "an anchored RE2 pattern ^...$", Found: p, Err: err,
 			Hint: `anchor the pattern at both ends, e.g. ^https://github\.com/owner/repo/\.github/workflows/release\.yml@refs/tags/v.*$`}
 	}
-	if len(p) > maxPatternLength {
-		return bad(fmt.Errorf("pattern longer than %d bytes", maxPatternLength))
+	if len(p) > evMaxPatternLength {
+		return bad(fmt.Errorf("pattern longer than %d bytes", evMaxPatternLength))
 	}
 	re, err := syntax.Parse(p, syntax.Perl)
 	if err != nil {
