@@ -78,6 +78,44 @@ func TestResolveReadAndDownload(t *testing.T) {
 
 	_, err = c.Target(ctx, "weather/missing.json")
 	assertClass(t, err, preflight.ErrNotFound)
+
+	// A Fetcher that cannot stream still downloads into the store.
+	cfg := f.config(t)
+	cfg.Fetcher = fetchOnly{cfg.Fetcher}
+	c = newClient(t, cfg)
+	bin, err = c.Target(ctx, "acme/server-linux-amd64")
+	must(t, err)
+	p, err = c.DownloadTarget(ctx, bin, newStore(t))
+	must(t, err)
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, binary) {
+		t.Fatalf("download through a plain Fetcher: %v", err)
+	}
+}
+
+// fetchOnly hides HTTPFetcher's Open.
+type fetchOnly struct{ tuf.Fetcher }
+
+// A mirror that keeps serving the last metadata after it expired is a
+// freeze attack: the client refuses it, saying since when.
+func TestFreezeByReplay(t *testing.T) {
+	f := newFixture(t, verifytest.TUFOptions{Expiry: time.Hour})
+	ctx := context.Background()
+	cfg := f.config(t)
+	var now atomic.Pointer[time.Time]
+	n := time.Now()
+	now.Store(&n)
+	cfg.Now = func() time.Time { return *now.Load() }
+	c := newClient(t, cfg)
+	must(t, c.Refresh(ctx))
+	later := n.Add(2 * time.Hour)
+	now.Store(&later)
+	err := c.Refresh(ctx)
+	pe := assertClass(t, err, preflight.ErrMetadata)
+	want := tsExpiry(t, cfg.CacheDir).UTC().Format(time.RFC3339)
+	// Every role expires at the same time here; the root is checked first.
+	if pe.Subject != "root.json" || !strings.Contains(pe.Found, want) || !strings.Contains(pe.Hint, "do not move the clock") {
+		t.Fatalf("error %q does not say root.json expired at %s", err, want)
+	}
 }
 
 func TestNoConsistentSnapshot(t *testing.T) {
