@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"errors"
 	"time"
 
+	preflight "github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/policy"
 )
 
@@ -37,4 +39,46 @@ type TrustRootFacts struct {
 	Date        time.Time `json:"date,omitzero"`
 	Digest      string    `json:"digest"` // sha256 of trusted_root.json
 	Description string    `json:"description,omitempty"`
+}
+
+// NewBundleResult assembles the result of verifying bundles for one
+// artifact: facts and err are what VerifyEvidence returned. A failure
+// keeps no facts, and names its class in ErrorClass ("ErrIdentity",
+// "ErrTampered", ...).
+func NewBundleResult(artifactName string, digests map[string]string, trust TrustRootFacts, facts []policy.SignatureFacts, err error) BundleResult {
+	r := BundleResult{
+		MediaType: BundleResultMediaType,
+		Artifact:  BundleArtifact{Name: artifactName, Digests: digests},
+		TrustRoot: trust,
+	}
+	if err != nil {
+		r.Error = err.Error()
+		r.ErrorClass = evClassName(err)
+		return r
+	}
+	r.Verified = true
+	r.Signatures = facts
+	return r
+}
+
+// evClassName names the class of err as its Go identifier, a stable token
+// for machines (the class's message is for people).
+func evClassName(err error) string {
+	for _, c := range []struct {
+		class *preflight.Class
+		name  string
+	}{
+		{preflight.ErrTampered, "ErrTampered"}, {preflight.ErrSignature, "ErrSignature"},
+		{preflight.ErrIdentity, "ErrIdentity"}, {preflight.ErrProvenance, "ErrProvenance"},
+		{preflight.ErrMetadata, "ErrMetadata"}, {preflight.ErrPolicy, "ErrPolicy"},
+		{preflight.ErrToolDrift, "ErrToolDrift"}, {preflight.ErrConfig, "ErrConfig"},
+		{preflight.ErrMalformed, "ErrMalformed"}, {preflight.ErrUnavailable, "ErrUnavailable"},
+		{preflight.ErrTimeout, "ErrTimeout"}, {preflight.ErrNotFound, "ErrNotFound"},
+		{preflight.ErrLaunch, "ErrLaunch"}, {preflight.ErrStore, "ErrStore"},
+	} {
+		if errors.Is(err, c.class) {
+			return c.name
+		}
+	}
+	return "unclassified"
 }
