@@ -1,4 +1,4 @@
-//go:build preflight_wip && (linux)
+//go:build linux
 
 package verify
 

@@ -1,5 +1,3 @@
-//go:build preflight_wip
-
 package verify
 
 import (
@@ -189,20 +187,25 @@ func (v *Verifier) trustedMaterial(ctx context.Context) (root.TrustedMaterial, t
 		return v.material, *v.rootInfo, nil
 	}
 	sig := v.cfg.Policy.Trust.Sigstore
-	cfg := tuf.SigstoreConfig{
-		TrustedRootPath: v.path(sig.TrustedRoot),
-		CacheDir:        filepath.Join(v.cfg.CacheDir, "sigstore"),
-		Offline:         v.cfg.Offline,
-		Fetcher:         v.cfg.Fetcher,
-		Now:             v.cfg.Now,
-		Logger:          v.log,
-	}
-	if sig.TUF != nil {
-		rootJSON, err := os.ReadFile(v.path(sig.TUF.Root))
-		if err != nil {
-			return nil, tuf.TrustRootInfo{}, &preflight.Error{Class: preflight.ErrConfig, Subject: "trust.sigstore.tuf.root", Err: err}
+	var cfg tuf.SigstoreConfig
+	if sig.TrustedRoot != "" {
+		// A pinned trusted_root.json is used as it is: no TUF, no cache.
+		cfg.TrustedRootPath = v.path(sig.TrustedRoot)
+	} else {
+		cfg = tuf.SigstoreConfig{
+			CacheDir: filepath.Join(v.cfg.CacheDir, "sigstore"),
+			Offline:  v.cfg.Offline,
+			Fetcher:  v.cfg.Fetcher,
+			Now:      v.cfg.Now,
+			Logger:   v.log,
 		}
-		cfg.TUFURL, cfg.TUFRoot = sig.TUF.URL, rootJSON
+		if sig.TUF != nil {
+			rootJSON, err := os.ReadFile(v.path(sig.TUF.Root))
+			if err != nil {
+				return nil, tuf.TrustRootInfo{}, &preflight.Error{Class: preflight.ErrConfig, Subject: "trust.sigstore.tuf.root", Err: err}
+			}
+			cfg.TUFURL, cfg.TUFTargetsURL, cfg.TUFRoot = sig.TUF.URL, sig.TUF.TargetsURL, rootJSON
+		}
 	}
 	m, info, err := tuf.LoadSigstoreRoot(ctx, cfg)
 	if err != nil {

@@ -1,4 +1,4 @@
-//go:build preflight_wip && (unix)
+//go:build unix
 
 package verify
 

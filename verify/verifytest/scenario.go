@@ -1,5 +1,3 @@
-//go:build preflight_wip
-
 package verifytest
 
 import (
@@ -57,7 +55,9 @@ func NewScenario(dir string) (*Scenario, error) {
 		Dir: dir, Sigstore: ss, Repo: repo, Publisher: "acme", Prefix: "io.github.acme/",
 		Identity: GitHubActions(ScenarioPublisher, ".github/workflows/release.yml", "refs/tags/v1.0.0", strings.Repeat("a1", 20)),
 	}
-	if err := repo.Delegate(s.Publisher, []string{s.Prefix + "*"}, 1, 1, true); err != nil {
+	// A TUF path pattern's "*" does not cross "/": delegate the descriptor
+	// (PREFIX/NAME/server.json) and release files (PREFIX/NAME/VERSION/FILE).
+	if err := repo.Delegate(s.Publisher, []string{s.Prefix + "*/*", s.Prefix + "*/*/*"}, 1, 1, true); err != nil {
 		return nil, err
 	}
 	if err := repo.Publish(); err != nil {
