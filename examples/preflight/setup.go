@@ -1,5 +1,3 @@
-//go:build preflight_wip
-
 package main
 
 import (
