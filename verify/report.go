@@ -81,3 +81,25 @@ func ReportOf(err error) (*Report, bool) {
 	}
 	return nil, false
 }
+
+func surfaceFacts(snap gate.Snapshot, prev *policy.SurfaceFacts) *policy.SurfaceFacts {
+	sf := &policy.SurfaceFacts{}
+	if prev != nil {
+		sf.Instructions = prev.Instructions
+	}
+	collect := func(k gate.Kind) map[string]string {
+		ks, ok := snap.Kinds[k]
+		if !ok {
+			return nil
+		}
+		m := make(map[string]string, len(ks.Items))
+		for _, it := range ks.Items {
+			m[it.Name] = it.Digest
+		}
+		return m
+	}
+	sf.Tools = collect(gate.KindTool)
+	sf.Prompts = collect(gate.KindPrompt)
+	sf.Resources = collect(gate.KindResource)
+	return sf
+}

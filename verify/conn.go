@@ -1,0 +1,204 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcp-preflight/preflight/gate"
+)
+
+// process is a started, verified server whose stdio is not yet relayed.
+type process struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	stdout  io.ReadCloser
+	exited  chan struct{}
+	waitErr error
+}
+
+// start executes the verified bytes of c with the policy's environment.
+func (v *Verifier) start(c *candidate) (*process, error) {
+	cmd, err := v.command(c)
+	if err != nil {
+		return nil, err
+	}
+	subject := "server " + c.name
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		closeExtra(cmd)
+		return nil, launchErr(subject, err, "")
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		closeExtra(cmd)
+		return nil, launchErr(subject, err, "")
+	}
+	cmd.Stderr = v.cfg.Stderr
+	setProcessGroup(cmd)
+	err = cmd.Start()
+	closeExtra(cmd) // the child holds its own copy of the verified descriptor
+	if err != nil {
+		return nil, launchErr(subject, err, "the verified artifact could not be executed on this platform")
+	}
+	p := &process{cmd: cmd, stdin: stdin, stdout: stdout, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// stop closes the server's stdin, gives it grace to exit, then kills its
+// process group; it returns once the process has been reaped.
+func (p *process) stop(grace time.Duration) {
+	p.stdin.Close()
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(grace):
+	}
+	signalGroup(p.cmd, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(grace):
+	}
+	signalGroup(p.cmd, syscall.SIGKILL)
+	<-p.exited
+}
+
+// Conn is the host's end of a verified server's gated stdio: what the host
+// writes goes through the gate to the server, and what it reads is what the
+// gate let through. It is newline-delimited JSON-RPC, so any MCP SDK can run
+// over it (mcp-go's transport.NewIO, the go-sdk's mcp.IOTransport). Read and
+// Write may be used concurrently; Close ends the session.
+type Conn struct {
+	// Report is the verification report; its Surface is filled by Launch,
+	// and Surface returns the gate's current view at any time.
+	Report *Report
+
+	r      *io.PipeReader // gate → host
+	w      *io.PipeWriter // host → gate
+	gate   *gate.Gate
+	proc   *process
+	cancel context.CancelFunc
+	relay  chan error // Gate.Run's result, kept for every reader
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Connect verifies the server like Check, starts exactly the verified bytes
+// and returns the host's end of the gated stream. The process outlives ctx,
+// which bounds only verification; the session lasts until Close.
+func (v *Verifier) Connect(ctx context.Context, server string) (*Conn, error) {
+	c, rep, err := v.check(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	return v.connect(ctx, c, rep)
+}
+
+func (v *Verifier) connect(ctx context.Context, c *candidate, rep *Report) (*Conn, error) {
+	g, err := gate.New(gate.Config{Decide: v.decider(c), Logger: v.log.With("server", c.name)})
+	if err != nil {
+		return nil, err
+	}
+	p, err := v.start(c)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	hostInR, hostInW := io.Pipe()   // host → gate
+	hostOutR, hostOutW := io.Pipe() // gate → host
+	conn := &Conn{Report: rep, r: hostOutR, w: hostInW, gate: g, proc: p, cancel: cancel, relay: make(chan error, 1)}
+	go func() {
+		err := g.Run(sctx, hostInR, hostOutW, p.stdout, p.stdin)
+		hostOutW.CloseWithError(io.EOF)
+		hostInR.Close()
+		p.stdin.Close()
+		conn.relay <- err
+	}()
+	return conn, nil
+}
+
+// Read reads what the gate passed to the host.
+func (c *Conn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// Write sends host messages into the gate.
+func (c *Conn) Write(b []byte) (int, error) { return c.w.Write(b) }
+
+// Surface returns what the gate currently exposes and withholds.
+func (c *Conn) Surface() *SurfaceReport { return surfaceReport(c.gate.Surface()) }
+
+// Done is closed when the server process has exited.
+func (c *Conn) Done() <-chan struct{} { return c.proc.exited }
+
+// Close ends the session: the server's stdin is closed and the process is
+// given two seconds to exit before its process group is terminated, then
+// killed. Close reaps the process and stops every goroutine of the session.
+// It returns the gate's error when the gate ended the session (for example
+// preflight.ErrToolDrift on a rug pull under on_change: end).
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.w.Close()
+		c.r.Close()
+		c.cancel()
+		c.proc.stop(2 * time.Second)
+		err := <-c.relay
+		c.relay <- err
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+			c.closeErr = err
+		}
+	})
+	return c.closeErr
+}
+
+// relayResult returns the gate's result if it has already ended.
+func (c *Conn) relayResult() (error, bool) {
+	select {
+	case err := <-c.relay:
+		c.relay <- err
+		return err, true
+	default:
+		return nil, false
+	}
+}
+
+// Proxy verifies the server like Check, starts it and relays between the
+// host's streams and the server through the gate until hostIn ends, the
+// server exits or ctx ends. It is what `preflight run` does with its own
+// stdin and stdout. The report is returned with the error, if any, of the
+// session; a refusal before launch returns a *Refusal like Check.
+func (v *Verifier) Proxy(ctx context.Context, server string, hostIn io.Reader, hostOut io.Writer) (*Report, error) {
+	c, rep, err := v.check(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gate.New(gate.Config{Decide: v.decider(c), Logger: v.log.With("server", c.name)})
+	if err != nil {
+		return nil, err
+	}
+	p, err := v.start(c)
+	if err != nil {
+		return nil, err
+	}
+	err = g.Run(ctx, hostIn, hostOut, p.stdout, p.stdin)
+	p.stop(2 * time.Second)
+	rep.Surface = surfaceReport(g.Surface())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func closeExtra(cmd *exec.Cmd) {
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
+}
