@@ -300,12 +300,22 @@ func (s *scanner) keyIs(m member, want string) (bool, error) {
 // caller does. The returned slice aliases obj. ok is false when the member is
 // absent.
 func Member(obj []byte, key string) (value []byte, ok bool, err error) {
+	start, end, ok, err := MemberSpan(obj, key)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return obj[start:end], true, nil
+}
+
+// MemberSpan is Member returning the offsets of the value in obj, so that a
+// caller can replace it without re-encoding the rest of the object.
+func MemberSpan(obj []byte, key string) (start, end int, ok bool, err error) {
 	s := scanner{b: obj}
 	i := s.space(0)
 	if i >= len(obj) || obj[i] != '{' {
-		return nil, false, errors.New("not a JSON object")
+		return 0, 0, false, errors.New("not a JSON object")
 	}
-	end, err := s.object(i, 1, func(m member) error {
+	last, err := s.object(i, 1, func(m member) error {
 		k, err := s.key(m)
 		if err != nil {
 			return err
@@ -315,19 +325,19 @@ func Member(obj []byte, key string) (value []byte, ok bool, err error) {
 			if ok {
 				return errors.New("member " + strconvQuote(key) + " appears twice")
 			}
-			value, ok = obj[m.valueStart:m.valueEnd], true
+			start, end, ok = m.valueStart, m.valueEnd, true
 		case strings.EqualFold(k, key):
 			return errors.New("member " + strconvQuote(k) + " is ambiguous with " + strconvQuote(key))
 		}
 		return nil
 	})
+	if err == nil && s.space(last) != len(obj) {
+		err = errSyntax
+	}
 	if err != nil {
-		return nil, false, err
+		return 0, 0, false, err
 	}
-	if s.space(end) != len(obj) {
-		return nil, false, errSyntax
-	}
-	return value, ok, nil
+	return start, end, ok, nil
 }
 
 // String decodes a raw JSON string value.
