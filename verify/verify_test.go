@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 	if verifytest.ServerMain(os.Args[1:]) {
 		os.Exit(0)
 	}
+	if len(os.Args) == 3 && os.Args[1] == "fault-server" {
+		faultServer(os.Args[2])
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -38,6 +38,7 @@ type NPMRegistry struct {
 	raw      map[string][]byte        // NAME → packument bytes served as is
 	delay    time.Duration
 	truncate bool
+	chunked  bool
 	oversize int64
 	status   int
 	redirect string
@@ -301,6 +302,14 @@ func (r *NPMRegistry) Truncate(on bool) {
 	r.truncate = on
 }
 
+// Chunked makes every answer omit its Content-Length, so that a client
+// learns the size only by reading.
+func (r *NPMRegistry) Chunked(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.chunked = on
+}
+
 // Oversize pads every answer body to at least n bytes (0 turns it off):
 // JSON with trailing spaces, so that it still parses, tarballs with zero
 // bytes.
@@ -493,14 +502,26 @@ func npmPredicateType(bundle []byte) string {
 // bodies.
 func (r *NPMRegistry) npmWrite(w http.ResponseWriter, contentType string, body []byte, pad byte) {
 	r.mu.Lock()
-	truncate, oversize := r.truncate, r.oversize
+	truncate, oversize, chunked := r.truncate, r.oversize, r.chunked
 	r.mu.Unlock()
 	if int64(len(body)) < oversize {
 		body = append(bytes.Clone(body), bytes.Repeat([]byte{pad}, int(oversize-int64(len(body))))...)
 	}
 	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if !chunked {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(http.StatusOK)
+	if chunked {
+		// Two writes with a flush between: the server cannot compute a
+		// length and sends the body chunked.
+		w.Write(body[:len(body)/2])
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		w.Write(body[len(body)/2:])
+		return
+	}
 	if truncate {
 		w.Write(body[:len(body)/2])
 		if f, ok := w.(http.Flusher); ok {
