@@ -34,45 +34,69 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 
 // verifier loads the policy and lockfile and builds a Verifier.
 func (c *commonFlags) verifier(stderr io.Writer) (*verify.Verifier, *policy.Policy, func(), error) {
-	if c.policy == "" {
-		return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--policy", Expected: "a policy file", Found: "none"}
-	}
-	data, err := os.ReadFile(c.policy)
-	if err != nil {
-		return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: c.policy, Err: err}
-	}
-	p, err := policy.Parse(c.policy, data)
+	p, err := c.loadPolicy()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	lockPath := c.lock
-	if lockPath == "" {
-		lockPath = filepath.Join(filepath.Dir(c.policy), "preflight.lock")
-		if _, err := os.Stat(lockPath); err != nil {
-			lockPath = ""
-		}
+	lock, err := c.loadLock()
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	var lock *policy.Lock
-	if lockPath != "" {
-		ldata, err := os.ReadFile(lockPath)
-		if err != nil {
-			return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: lockPath, Err: err}
-		}
-		if lock, err = policy.ParseLock(ldata); err != nil {
-			return nil, nil, nil, err
-		}
+	v, closeLog, err := c.newVerifier(p, lock, stderr)
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	return v, p, closeLog, nil
+}
+
+// loadPolicy reads and parses the --policy file.
+func (c *commonFlags) loadPolicy() (*policy.Policy, error) {
+	if c.policy == "" {
+		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--policy", Expected: "a policy file", Found: "none"}
+	}
+	data, err := os.ReadFile(c.policy)
+	if err != nil {
+		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: c.policy, Err: err}
+	}
+	return policy.Parse(c.policy, data)
+}
+
+// lockPath is --lock, or preflight.lock beside the policy.
+func (c *commonFlags) lockPath() string {
+	if c.lock != "" {
+		return c.lock
+	}
+	return filepath.Join(filepath.Dir(c.policy), "preflight.lock")
+}
+
+// loadLock reads the lockfile: --lock must exist; the default one beside
+// the policy is optional (nil when absent).
+func (c *commonFlags) loadLock() (*policy.Lock, error) {
+	lockPath := c.lockPath()
+	ldata, err := os.ReadFile(lockPath)
+	if c.lock == "" && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: lockPath, Err: err}
+	}
+	return policy.ParseLock(ldata)
+}
+
+// newVerifier builds a Verifier for p and lock (nil for none) with the
+// store, offline and log flags.
+func (c *commonFlags) newVerifier(p *policy.Policy, lock *policy.Lock, stderr io.Writer) (*verify.Verifier, func(), error) {
 	storeDir := c.store
 	if storeDir == "" {
 		cache, err := os.UserCacheDir()
 		if err != nil {
-			return nil, nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--store", Err: err, Hint: "pass --store DIR"}
+			return nil, nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "--store", Err: err, Hint: "pass --store DIR"}
 		}
 		storeDir = filepath.Join(cache, "preflight", "store")
 	}
 	logger, closeLog, err := c.auditLogger(stderr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	v, err := verify.New(verify.Config{
 		Policy: p, PolicyDir: filepath.Dir(c.policy), Lock: lock, StoreDir: storeDir,
@@ -80,9 +104,9 @@ func (c *commonFlags) verifier(stderr io.Writer) (*verify.Verifier, *policy.Poli
 	})
 	if err != nil {
 		closeLog()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return v, p, closeLog, nil
+	return v, closeLog, nil
 }
 
 func (c *commonFlags) auditLogger(stderr io.Writer) (*slog.Logger, func(), error) {
