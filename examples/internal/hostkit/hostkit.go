@@ -1,0 +1,78 @@
+// Package hostkit sets up the offline world the example hosts run in: a
+// test-kit scenario that publishes the example's own binary as a signed MCP
+// server in a loopback TUF repository, and a policy that pins it. A real
+// host has a policy file instead; everything after Verifier is the same.
+package hostkit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/mcp-preflight/preflight/policy"
+	"github.com/mcp-preflight/preflight/verify"
+	"github.com/mcp-preflight/preflight/verify/verifytest"
+)
+
+// Server is the test server the examples publish: two tools, one of which
+// the policy denies.
+var Server = verifytest.ServerConfig{Name: "weather", Version: "1.0.0", Tools: []verifytest.Tool{
+	{Name: "get_forecast", Description: "Forecast for a city."},
+	{Name: "delete_everything", Description: "Deletes every file it can."},
+}}
+
+// World is a published server and a Verifier whose policy allows it.
+type World struct {
+	Verifier *verify.Verifier
+	scenario *verifytest.Scenario
+}
+
+// Close stops the loopback repository.
+func (w *World) Close() { w.scenario.Close() }
+
+// New publishes this binary (re-executed as the test server) in a fresh
+// scenario under dir and returns a Verifier for the policy entry "weather".
+func New(ctx context.Context, dir string) (*World, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.ReadFile(self)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := verifytest.NewScenario(filepath.Join(dir, "scenario"))
+	if err != nil {
+		return nil, err
+	}
+	pins, err := verifytest.SurfaceDigests(ctx, Server)
+	if err != nil {
+		sc.Close()
+		return nil, err
+	}
+	if _, err := sc.Publish(verifytest.Publication{Server: "io.github.acme/weather", Artifact: exe, Args: verifytest.ServerArgs(Server), Tools: pins}); err != nil {
+		sc.Close()
+		return nil, err
+	}
+	path, err := sc.Policy("preflight.yaml", verifytest.PolicyServer{Name: "weather", Server: "io.github.acme/weather", Deny: []string{"delete_*"}})
+	if err != nil {
+		sc.Close()
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		sc.Close()
+		return nil, err
+	}
+	p, err := policy.Parse(path, data)
+	if err != nil {
+		sc.Close()
+		return nil, err
+	}
+	v, err := verify.New(verify.Config{Policy: p, PolicyDir: filepath.Dir(path), StoreDir: filepath.Join(dir, "store")})
+	if err != nil {
+		sc.Close()
+		return nil, err
+	}
+	return &World{Verifier: v, scenario: sc}, nil
+}
