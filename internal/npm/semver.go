@@ -231,9 +231,9 @@ func parsePartial(s string) (partial, error) {
 	if i := strings.IndexByte(s, '+'); i >= 0 {
 		s = s[:i]
 	}
-	rest := ""
+	rest, hasPre := "", false
 	if i := strings.IndexByte(s, '-'); i >= 0 {
-		s, rest = s[:i], s[i+1:]
+		s, rest, hasPre = s[:i], s[i+1:], true
 	}
 	parts := strings.Split(s, ".")
 	if len(parts) > 3 {
@@ -241,19 +241,16 @@ func parsePartial(s string) (partial, error) {
 	}
 	for i, part := range parts {
 		if part == "x" || part == "X" || part == "*" {
-			break
+			break // as in node-semver, what follows a wildcard is ignored
 		}
 		n, ok := parseNumber(part)
 		if !ok {
 			return p, fmt.Errorf("invalid version component %q", part)
 		}
-		if p.n != i {
-			return p, fmt.Errorf("version %q has a number after a wildcard", s)
-		}
 		p.nums[i] = n
 		p.n = i + 1
 	}
-	if rest != "" {
+	if hasPre {
 		if p.n != 3 || !validIdents(rest, true) {
 			return p, fmt.Errorf("invalid pre-release in %q", s+"-"+rest)
 		}
