@@ -287,8 +287,11 @@ func TestFetchRefusals(t *testing.T) {
 			class: preflight.ErrSignature, noFetch: true,
 		},
 		{
-			name:  "bundle that is not JSON",
-			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Add(binPath+".sigstore.json", []byte("<html>")) },
+			name: "bundle that is not JSON",
+			setup: func(t *testing.T, e *env) {
+				e.host.Add(binPath, server)
+				e.host.Add(binPath+".sigstore.json", []byte("<html>"))
+			},
 			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
 			class: preflight.ErrMalformed, noFetch: true,
 		},
