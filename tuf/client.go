@@ -32,10 +32,13 @@ type Config struct {
 	// from the cache: a cached root is used only when it chains from this
 	// one by verified rotations.
 	Root []byte
-	// CacheDir holds verified metadata (CacheDir/metadata) and small
+	// CacheDir holds verified metadata, laid out as Layout says, and small
 	// targets (CacheDir/targets), created 0700 if missing. Everything read
 	// back from it is verified again.
 	CacheDir string
+	// Layout is how CacheDir holds verified metadata. The zero value is
+	// LayoutVersioned.
+	Layout Layout
 	// Fetcher makes every network read. Nil means a zero HTTPFetcher.
 	Fetcher Fetcher
 	// Now is the clock used for expiry. Nil means time.Now.
@@ -54,6 +57,28 @@ type Config struct {
 }
 
 const defaultMaxDelegations = 32
+
+// Layout is how a Client keeps verified metadata in Config.CacheDir.
+type Layout int
+
+const (
+	// LayoutVersioned keeps metadata in CacheDir/metadata: every verified
+	// root version as N.root.json, and timestamp.json, snapshot.json,
+	// targets.json and ROLE.json for delegated roles. A refresh starts from
+	// Config.Root and uses a cached root only when it chains from it by
+	// verified rotations, so the cache never becomes a trust anchor.
+	LayoutVersioned Layout = iota
+	// LayoutUnversioned keeps metadata directly in CacheDir under
+	// unversioned names: root.json, timestamp.json, snapshot.json,
+	// targets.json and ROLE.json, each written as soon as the workflow has
+	// verified it, so the directory always holds exactly what the client
+	// trusts. It is the layout of the TUF conformance suite's client
+	// protocol and of go-tuf's and python-tuf's updaters. root.json is
+	// written (Config.Root, then every verified rotation) but never read
+	// by the client: a caller that treats the directory as its trust store
+	// passes root.json back as Config.Root on the next run.
+	LayoutUnversioned
+)
 
 // Client reads one TUF repository of MCP server metadata. It is safe for
 // concurrent use; concurrent refreshes share one.
@@ -113,6 +138,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.CacheDir == "" {
 		return nil, cfgErr("CacheDir", "a directory for verified metadata", "nothing", nil)
 	}
+	if cfg.Layout != LayoutVersioned && cfg.Layout != LayoutUnversioned {
+		return nil, cfgErr("Layout", "LayoutVersioned or LayoutUnversioned", fmt.Sprint(int(cfg.Layout)), nil)
+	}
 	if cfg.MaxDelegations < 0 {
 		return nil, cfgErr("MaxDelegations", "zero (default 32) or a positive bound", fmt.Sprint(cfg.MaxDelegations), nil)
 	}
@@ -136,6 +164,9 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		metaDir:    filepath.Join(cfg.CacheDir, "metadata"),
 		targetsDir: filepath.Join(cfg.CacheDir, "targets"),
+	}
+	if cfg.Layout == LayoutUnversioned {
+		c.metaDir = cfg.CacheDir
 	}
 	for _, d := range []string{c.metaDir, c.targetsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

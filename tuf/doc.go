@@ -17,6 +17,14 @@
 // only consulted for the paths delegated to it: a publisher's key can sign
 // nothing outside its prefix.
 //
+// Config.Layout chooses how the cache is laid out: versioned roots that
+// chain from the pinned root (the default), or the unversioned layout of
+// the TUF conformance suite and of go-tuf's and python-tuf's updaters, in
+// which the directory holds exactly the metadata the client verified and
+// its root.json can be handed back as the next run's Config.Root.
+// Delegated role names become file names through RoleFileName, which
+// percent-encodes them into a single safe path element.
+//
 // # Errors
 //
 // Every error wraps a class of the preflight package: an attack by the

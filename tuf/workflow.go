@@ -1,11 +1,14 @@
 package tuf
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcp-preflight/preflight"
@@ -54,13 +57,32 @@ func (c *Client) load(ctx context.Context) (*session, error) {
 
 func rootFile(version int64) string { return fmt.Sprintf("%d.root.json", version) }
 
+// cachedRootFile is where the cache keeps root version v.
+func (c *Client) cachedRootFile(version int64) string {
+	if c.cfg.Layout == LayoutUnversioned {
+		return metadata.ROOT + ".json"
+	}
+	return rootFile(version)
+}
+
 // updateRoot follows root rotations: first those cached by earlier
 // refreshes, each verified against the previous root starting from the
 // pinned one, then (online) those the repository offers, until it answers
-// 404 for the next version.
+// 404 for the next version. In LayoutUnversioned no cached root is read:
+// root.json is made to hold the pinned root, then each verified rotation.
 func (c *Client) updateRoot(ctx context.Context, s *session) error {
 	tm := s.trusted
+	if c.cfg.Layout == LayoutUnversioned {
+		if cached, err := c.readCache(c.cachedRootFile(0), rootMaxLength); err != nil || !bytes.Equal(cached, c.cfg.Root) {
+			if err := writeCache(c.metaDir, c.cachedRootFile(0), c.cfg.Root); err != nil {
+				return err
+			}
+		}
+	}
 	for range maxRootRotations {
+		if c.cfg.Layout == LayoutUnversioned {
+			break
+		}
 		v := tm.Root.Signed.Version + 1
 		data, err := c.readCache(rootFile(v), rootMaxLength)
 		if err != nil {
@@ -86,7 +108,7 @@ func (c *Client) updateRoot(ctx context.Context, s *session) error {
 		if _, err := tm.UpdateRoot(data); err != nil {
 			return c.rejected(s, fmt.Sprintf("root.json version %d", v), err)
 		}
-		if err := writeCache(c.metaDir, rootFile(v), data); err != nil {
+		if err := writeCache(c.metaDir, c.cachedRootFile(v), data); err != nil {
 			return err
 		}
 		c.log.Debug("TUF root rotated", "version", v)
@@ -176,8 +198,12 @@ func (c *Client) loadRole(ctx context.Context, s *session, role, parent string) 
 		}
 		delete(tm.Targets, role) // verify again, and report the expiry
 	}
+	if role != metadata.TARGETS && slices.Contains(metadata.TOP_LEVEL_ROLE_NAMES[:], role) {
+		return nil, &preflight.Error{Class: preflight.ErrMetadata, Subject: parent + ".json", Expected: "delegations to roles not named like a top-level role",
+			Found: fmt.Sprintf("a delegation to %q", role), Hint: "the repository's delegations are malformed; contact the publisher"}
+	}
 	name := url.PathEscape(role) + ".json"
-	local, err := c.readCache(name, targetsMaxLength)
+	local, err := c.readCache(RoleFileName(role), targetsMaxLength)
 	if err == nil {
 		var md *metadata.Metadata[metadata.TargetsType]
 		if md, err = tm.UpdateDelegatedTargets(local, role, parent); err == nil {
@@ -185,7 +211,7 @@ func (c *Client) loadRole(ctx context.Context, s *session, role, parent string) 
 		}
 	}
 	if s.offline {
-		return nil, c.offlineErr(s, name, err)
+		return nil, c.offlineErr(s, RoleFileName(role), err)
 	}
 	if tm.Snapshot.Signed.IsExpired(tm.RefTime) {
 		return nil, c.rejected(s, "snapshot.json", &metadata.ErrExpiredMetadata{Msg: "snapshot.json is expired"})
@@ -211,7 +237,7 @@ func (c *Client) loadRole(ctx context.Context, s *session, role, parent string) 
 	if err != nil {
 		return nil, c.rejected(s, remote, err, data)
 	}
-	if err := writeCache(c.metaDir, name, data); err != nil {
+	if err := writeCache(c.metaDir, RoleFileName(role), data); err != nil {
 		return nil, err
 	}
 	return md, nil
@@ -339,4 +365,35 @@ func expiry(tm *trustedmetadata.TrustedMetadata, data [][]byte) (string, time.Ti
 		}
 	}
 	return "", time.Time{}
+}
+
+// RoleFileName is the name under which a client keeps the metadata of a
+// targets role in its cache: the role name with every byte outside
+// [A-Za-z0-9._-] percent-encoded, and a leading dot too, followed by
+// ".json". The result is one path element that is never "." or "..",
+// whatever the repository names its roles, and distinct roles get
+// distinct names.
+func RoleFileName(role string) string {
+	return TargetFileName(role) + ".json"
+}
+
+// TargetFileName maps a target path to a single file name, for keeping
+// targets in a flat directory: every byte outside [A-Za-z0-9._-] and a
+// leading "." are percent-encoded (upper-case hex), so the result contains
+// no separator, is never "." or ".." or a hidden file, and distinct paths
+// get distinct names. An empty path gives "".
+func TargetFileName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		switch {
+		case ch == '.' && i == 0:
+			b.WriteString("%2E")
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '.', ch == '_', ch == '-':
+			b.WriteByte(ch)
+		default:
+			fmt.Fprintf(&b, "%%%02X", ch)
+		}
+	}
+	return b.String()
 }
