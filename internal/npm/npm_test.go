@@ -617,3 +617,47 @@ func TestResolveClosureRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestInstallDirectoryRules(t *testing.T) {
+	e := newEnv(t, npm.Config{})
+	e.publishServer(t, false)
+	ctx := t.Context()
+	v, err := e.c.Resolve(ctx, rootName, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := e.c.Closure(ctx, v, e.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.tmp, "installs", "shared")
+
+	// Concurrent installs of the same closure: both succeed, one wins.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = e.c.Install(ctx, v, cl, e.st, dir) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Install: %v", err)
+		}
+	}
+	if es, _ := os.ReadDir(filepath.Dir(dir)); len(es) != 1 {
+		t.Errorf("install area holds %d entries, want 1", len(es))
+	}
+
+	// Another closure into the same directory is refused.
+	other := &npm.Closure{Packages: cl.Packages[:1]}
+	_, err = e.c.Install(ctx, v, other, e.st, dir)
+	wantClass(t, err, preflight.ErrStore)
+
+	// So is a directory Install did not make.
+	plain := filepath.Join(e.tmp, "plain")
+	if err := os.Mkdir(plain, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.c.Install(ctx, v, cl, e.st, plain)
+	wantClass(t, err, preflight.ErrStore)
+}
