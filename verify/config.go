@@ -80,6 +80,8 @@ type Verifier struct {
 	store *store.Store
 	repos map[string]*tuf.Client
 
+	verdicts verdictCache
+
 	rootMu   sync.Mutex
 	material root.TrustedMaterial
 	rootInfo *tuf.TrustRootInfo

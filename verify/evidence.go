@@ -450,10 +450,10 @@ func evTimestamps(sb *sgbundle.Bundle, r *sgverify.VerificationResult) (time.Tim
 			sources = append(sources, "tsa:"+evOr(ts.URI, "unknown"))
 		}
 	}
-	if entries, err := sb.TlogEntries(); err == nil {
-		for _, e := range entries {
-			sources = append(sources, fmt.Sprintf("rekor:%s#%d", hex.EncodeToString([]byte(e.LogKeyID())), e.LogIndex()))
-		}
+	// The entries were verified by sigstore-go; read their coordinates
+	// from the protobuf rather than parsing the log bodies a second time.
+	for _, e := range sb.GetVerificationMaterial().GetTlogEntries() {
+		sources = append(sources, fmt.Sprintf("rekor:%s#%d", hex.EncodeToString(e.GetLogId().GetKeyId()), e.GetLogIndex()))
 	}
 	return earliest.UTC(), sources
 }

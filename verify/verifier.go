@@ -222,7 +222,7 @@ func (v *Verifier) decide(ctx context.Context, c *candidate) (*Report, error) {
 		if c.server.Provenance != nil {
 			preds = c.server.Provenance.PredicateTypes
 		}
-		sigs, err := VerifyEvidence(EvidenceCheck{
+		sigs, err := v.verdicts.verify(EvidenceCheck{
 			Material: material, Artifact: c.artifact.Digests, Bundles: c.bundles,
 			Signers: c.server.Signers, PredicateTypes: preds,
 		})

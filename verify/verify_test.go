@@ -59,7 +59,7 @@ var (
 	exeErr   error
 )
 
-func testExecutable(t *testing.T) []byte {
+func testExecutable(t testing.TB) []byte {
 	t.Helper()
 	exeOnce.Do(func() {
 		p, err := os.Executable()
@@ -77,7 +77,9 @@ func testExecutable(t *testing.T) []byte {
 
 // newFixture publishes weather (good), calendar (signed by another
 // identity), notes and notes-end (rug pulls) and writes a policy for them.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+
+func newFixtureTB(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	sc, err := verifytest.NewScenario(filepath.Join(dir, "scenario"))
