@@ -16,6 +16,7 @@ import (
 
 	preflight "github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/policy"
+	"github.com/mcp-preflight/preflight/tuf"
 )
 
 // The real bundles shipped in sigstore-go's examples/ directory, read from
@@ -310,4 +311,28 @@ func BenchmarkVerifyNPMProvenanceSigstoreGo(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestVerifyEvidenceNPMKeyWindow: with npm's keys.json in the trusted
+// material, the pinned publish key is only good within its validity window.
+func TestVerifyEvidenceNPMKeyWindow(t *testing.T) {
+	c := evNPMCheck(t)
+	c.Bundles, c.Signers, c.PredicateTypes = c.Bundles[1:], c.Signers[1:], nil
+	npm, err := tuf.NPMAttestationKeys(tuf.EmbeddedNPMKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Material = root.TrustedMaterialCollection{npm, c.Material}
+	if _, err := VerifyEvidence(c); err != nil {
+		t.Fatalf("publish attestation of 2023 within the key's window: %v", err)
+	}
+	// The same key, valid only from 2024: the 2023 signature is outside.
+	late := strings.Replace(string(tuf.EmbeddedNPMKeys()), `"start": "2022-12-01T00:00:00.000Z"`, `"start": "2024-01-01T00:00:00.000Z"`, 1)
+	npmLate, err := tuf.NPMAttestationKeys([]byte(late))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Material = root.TrustedMaterialCollection{npmLate, evExampleRoot(t)}
+	facts, err := VerifyEvidence(c)
+	evAssertClass(t, facts, err, preflight.ErrSignature)
 }

@@ -79,14 +79,21 @@ func (s *Session) handshake(ctx context.Context, timeout time.Duration) error {
 }
 
 func (s *Session) handshakeErr(ctx context.Context, subject, step string, err error) error {
-	if rerr, done := s.relayResult(); done && rerr != nil {
-		return rerr
+	// A server that closed its output is usually exiting; give the exit a
+	// moment to be reaped so the error says the server died, not the pipe.
+	rerr, relayDone := s.relayResult()
+	grace := time.After(0)
+	if relayDone {
+		grace = time.After(500 * time.Millisecond)
 	}
 	select {
 	case <-s.Done():
 		return &preflight.Error{Class: preflight.ErrLaunch, Subject: subject, Err: errors.Join(err, s.proc.waitErr),
 			Hint: "the server exited during " + step + "; run it by hand to see its error output"}
-	default:
+	case <-grace:
+	}
+	if relayDone && rerr != nil {
+		return rerr
 	}
 	if ctx.Err() != nil {
 		return &preflight.Error{Class: preflight.ErrTimeout, Subject: subject, Err: err,
