@@ -275,7 +275,7 @@ func (f *Fetcher) fetch(ctx context.Context, a Asset, executable bool) (*Result,
 	if a.Binary == "" {
 		return res, nil
 	}
-	if res.Dir, err = f.unpack(ctx, file, format); err != nil {
+	if res.Dir, err = f.Unpack(ctx, file, format); err != nil {
 		return nil, err
 	}
 	if res.Entry, err = f.addExecutable(ctx, res.Dir, a.Binary); err != nil {
@@ -381,8 +381,12 @@ func (f *Fetcher) fetchBundles(ctx context.Context, rawURL string, required bool
 	return ParseBundles(rawURL, data)
 }
 
-// unpack unpacks the archive entry under the store, once.
-func (f *Fetcher) unpack(ctx context.Context, file store.Entry, format archive.Format) (string, error) {
+// Unpack unpacks an archive entry of the store into
+// Store.Dir()/unpacked/<its sha256> with the configured limits, unless that
+// directory exists already, and returns the directory. The archive is
+// re-hashed as it is opened. Failures are those of archive.Unpack and
+// store.Open.
+func (f *Fetcher) Unpack(ctx context.Context, file store.Entry, format archive.Format) (string, error) {
 	base := filepath.Join(f.cfg.Store.Dir(), "unpacked")
 	dir := filepath.Join(base, file.SHA256)
 	if info, err := os.Lstat(dir); err == nil && info.IsDir() {
