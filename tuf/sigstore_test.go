@@ -251,3 +251,26 @@ func TestLoadSigstoreRootTamperedCache(t *testing.T) {
 		}
 	})
 }
+
+func TestNPMAttestationKeys(t *testing.T) {
+	tm, err := tuf.NPMAttestationKeys(tuf.EmbeddedNPMKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := tm.PublicKeyVerifier("SHA256:jl3bwswu80PjjokCgh0o2w5c2U4LhQAE57gj9cz1kzA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !old.ValidAtTime(time.Date(2023, 4, 18, 0, 0, 0, 0, time.UTC)) || old.ValidAtTime(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Error("the first npm key's window is not 2022-12-01 to 2025-01-29")
+	}
+	if _, err := tm.PublicKeyVerifier("SHA256:DhQ8wR5APBvFHLF/+Tc+AYvPOdTpcIDqOhxsBHRwC7U"); err != nil {
+		t.Errorf("successor key missing: %v", err)
+	}
+	for name, in := range map[string]string{"not JSON": "nope", "no keys": `{"keys":[]}`,
+		"other key type": `{"keys":[{"keyId":"x","keyUsage":"npm:attestations","publicKey":{"rawBytes":"AA==","keyDetails":"PKIX_RSA"}}]}`} {
+		if _, err := tuf.NPMAttestationKeys([]byte(in)); !errors.Is(err, preflight.ErrMalformed) {
+			t.Errorf("%s: error %v, want ErrMalformed", name, err)
+		}
+	}
+}
