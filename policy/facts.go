@@ -12,6 +12,9 @@ type Facts struct {
 	Signatures []SignatureFacts  `json:"signatures,omitempty"` // one per verified bundle
 	Descriptor *DescriptorFacts  `json:"descriptor,omitempty"` // set when the server came from a TUF repository
 	Surface    *SurfaceFacts     `json:"surface,omitempty"`    // set once the server has been listed
+	// Dependencies is the verified dependency closure the artifact runs
+	// with (npm packages), each pinned by its integrity.
+	Dependencies []Dependency `json:"dependencies,omitempty"`
 	Extra      map[string]string `json:"extra,omitempty"`      // source-specific facts (npm name, image reference)
 }
 
@@ -97,4 +100,13 @@ type SurfaceFacts struct {
 	ToolParts     map[string]PartDigests `json:"toolParts,omitempty"`
 	PromptParts   map[string]PartDigests `json:"promptParts,omitempty"`
 	ResourceParts map[string]PartDigests `json:"resourceParts,omitempty"`
+}
+
+// Dependency is one package of a verified dependency closure.
+type Dependency struct {
+	Path      string `json:"path"`               // install location, e.g. node_modules/a/node_modules/b
+	Name      string `json:"name"`               // package name
+	Version   string `json:"version"`            // exact version
+	Resolved  string `json:"resolved,omitempty"` // tarball URL it was fetched from
+	Integrity string `json:"integrity"`          // subresource integrity, sha512-<base64>
 }

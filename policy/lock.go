@@ -40,6 +40,10 @@ type LockEntry struct {
 	SignerKeyID  string            `json:"signerKeyId,omitempty"`
 	SourceCommit string            `json:"sourceCommit,omitempty"` // from provenance, else the certificate
 
+	// Dependencies pins the dependency closure (npm packages without a
+	// shrinkwrap): a later launch installs exactly these, by integrity.
+	Dependencies []Dependency `json:"dependencies,omitempty"`
+
 	Instructions string `json:"instructions,omitempty"` // canonical digest of the server instructions
 	// The surface: null when it was not recorded, {} when the server
 	// offered none, so that a first tool appearing later is drift.
@@ -230,6 +234,7 @@ func EntryFromFacts(f Facts) *LockEntry {
 	if e.SourceCommit == "" && e.Signer != nil {
 		e.SourceCommit = e.Signer.SourceRepositoryDigest
 	}
+	e.Dependencies = append([]Dependency(nil), f.Dependencies...)
 	if s := f.Surface; s != nil {
 		e.Instructions = s.Instructions
 		e.Tools = nonNil(copyMap(s.Tools))
@@ -255,6 +260,9 @@ const (
 	DriftSigner       DriftKind = CodeSigner
 	DriftSourceCommit DriftKind = CodeSourceCommit
 	DriftInstructions DriftKind = CodeInstructionsChanged
+	// DriftDependency: a package of the pinned dependency closure was
+	// added, removed or changed its version or integrity.
+	DriftDependency DriftKind = "dependency"
 )
 
 // DriftItem is one difference.
@@ -307,6 +315,21 @@ func Drift(locked, current *LockEntry) []DriftItem {
 	}
 	if locked.SourceCommit != "" && locked.SourceCommit != current.SourceCommit {
 		add(DriftSourceCommit, "source", locked.SourceCommit, current.SourceCommit)
+	}
+	if len(locked.Dependencies) > 0 && current.Dependencies != nil {
+		lockedDeps, currentDeps := dependencyIndex(locked.Dependencies), dependencyIndex(current.Dependencies)
+		paths := map[string]bool{}
+		for p := range lockedDeps {
+			paths[p] = true
+		}
+		for p := range currentDeps {
+			paths[p] = true
+		}
+		for _, p := range sortedKeys(paths) {
+			if lockedDeps[p] != currentDeps[p] {
+				add(DriftDependency, p, lockedDeps[p], currentDeps[p])
+			}
+		}
 	}
 	observed := current.Tools != nil || current.Prompts != nil || current.Resources != nil
 	if observed && locked.Instructions != current.Instructions && (locked.Tools != nil || locked.Instructions != "") {
@@ -496,4 +519,13 @@ func checkJSON(data []byte) error {
 			return nil
 		}
 	}
+}
+
+// dependencyIndex maps each install path to "name@version integrity".
+func dependencyIndex(deps []Dependency) map[string]string {
+	m := make(map[string]string, len(deps))
+	for _, d := range deps {
+		m[d.Path] = d.Name + "@" + d.Version + " " + d.Integrity
+	}
+	return m
 }
