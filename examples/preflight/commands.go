@@ -8,6 +8,7 @@ func commands() []command {
 		{"check", "verify servers of a policy without launching them (the CI gate)", cmdCheck},
 		{"verify-bundle", "verify a Sigstore bundle for an artifact (sigstore-conformance client protocol)", cmdVerifyBundle},
 		{"policy", "lint a policy file or print its JSON Schema", cmdPolicy},
+		{"tuf", "TUF client: init, refresh, download (TUF conformance suite client protocol)", cmdTUF},
 	}
 }
 
