@@ -56,6 +56,12 @@ type Config struct {
 	// are taken from. Nil means os.Environ(). The server never receives a
 	// variable the policy does not name.
 	Environ []string
+	// NPMRC is the content of the user's .npmrc, whose registry settings
+	// apply to npm servers whose policy names no registry. Nil: none.
+	NPMRC []byte
+	// Node is the node executable that runs npm servers. Empty means
+	// "node" looked up in PATH at launch. Node itself is not verified.
+	Node string
 	// Stderr receives the server's standard error. Nil discards it.
 	Stderr io.Writer
 	// ClientOptions are passed to the mcp-go client of each Session (for

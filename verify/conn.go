@@ -22,8 +22,8 @@ type process struct {
 }
 
 // start executes the verified bytes of c with the policy's environment.
-func (v *Verifier) start(c *candidate) (*process, error) {
-	cmd, err := v.command(c)
+func (v *Verifier) start(ctx context.Context, c *candidate) (*process, error) {
+	cmd, err := v.command(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (v *Verifier) connect(ctx context.Context, c *candidate, rep *Report) (*Con
 	if err != nil {
 		return nil, err
 	}
-	p, err := v.start(c)
+	p, err := v.start(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (v *Verifier) Proxy(ctx context.Context, server string, hostIn io.Reader, h
 	if err != nil {
 		return nil, err
 	}
-	p, err := v.start(c)
+	p, err := v.start(ctx, c)
 	if err != nil {
 		return nil, err
 	}

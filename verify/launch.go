@@ -22,23 +22,32 @@ func (v *Verifier) CommandFor(ctx context.Context, server string) (*exec.Cmd, *R
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd, err := v.command(c)
+	cmd, err := v.command(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cmd, rep, nil
 }
 
-// command opens the store entry, hashing it once from the descriptor that
-// will be executed, and builds the command.
-func (v *Verifier) command(c *candidate) (*exec.Cmd, error) {
-	f, err := v.store.Open(c.entry.SHA256)
-	if err != nil {
-		return nil, err
+// command builds the command for the allowed candidate. A binary is opened
+// from the store and hashed once from the descriptor that will be executed;
+// an npm package is installed from verified tarballs and run with node.
+func (v *Verifier) command(ctx context.Context, c *candidate) (*exec.Cmd, error) {
+	var cmd *exec.Cmd
+	if c.npm != nil {
+		var err error
+		if cmd, err = v.npmCommand(ctx, c); err != nil {
+			return nil, err
+		}
+	} else {
+		f, err := v.store.Open(c.entry.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		cmd = verifiedCommand(f, c.artifact.Name, c.args)
+		cmd.Dir = os.TempDir()
 	}
-	cmd := verifiedCommand(f, c.artifact.Name, c.args)
 	cmd.Env = v.environment(c.server)
-	cmd.Dir = os.TempDir()
 	return cmd, nil
 }
 

@@ -33,6 +33,11 @@ type candidate struct {
 	args       []string
 	descriptor *policy.DescriptorFacts
 	pins       map[string]map[string]string // kind → name → digest, from the descriptor
+	// dependencies is the verified closure the artifact runs with.
+	dependencies []policy.Dependency
+	// npm is set for npm servers, which run with node from an install of
+	// verified tarballs rather than by executing the artifact.
+	npm *npmLaunch
 }
 
 // Check resolves, fetches, verifies and decides without launching. It
@@ -66,10 +71,12 @@ func (v *Verifier) resolve(ctx context.Context, name string) (*candidate, error)
 		return v.resolveTUF(ctx, s)
 	case s.Source.File != nil:
 		return v.resolveFile(ctx, s)
+	case s.Source.NPM != nil:
+		return v.resolveNPM(ctx, s)
 	}
 	return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "server " + name,
-		Expected: "a tuf or file source", Found: "a source kind this version cannot launch yet",
-		Hint: "use a TUF descriptor or a local file source"}
+		Expected: "a tuf, file or npm source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
+		Hint: "publish the server through a TUF descriptor, or use a file or npm source"}
 }
 
 func (v *Verifier) resolveTUF(ctx context.Context, s *policy.Server) (*candidate, error) {
@@ -212,7 +219,7 @@ func (v *Verifier) decide(ctx context.Context, c *candidate) (*Report, error) {
 		return nil, err
 	}
 	mode := v.cfg.Policy.Mode
-	facts := policy.Facts{Server: c.name, Artifact: c.artifact, Descriptor: c.descriptor}
+	facts := policy.Facts{Server: c.name, Artifact: c.artifact, Descriptor: c.descriptor, Dependencies: c.dependencies}
 	var evidenceErr error
 	if len(c.bundles) == 0 {
 		evidenceErr = &preflight.Error{Class: preflight.ErrSignature, Subject: "server " + c.name, Expected: "at least one Sigstore bundle", Found: "none",
