@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
@@ -20,13 +23,31 @@ func writeReport(w io.Writer, rep *verify.Report, format string) {
 		enc.Encode(rep)
 		return
 	}
-	verdict := "ALLOWED"
-	if !rep.Decision.Allow {
-		verdict = "REFUSED"
-	} else if rep.Decision.Mode == policy.ModeAudit && len(rep.Decision.Findings) > 0 {
-		verdict = "ALLOWED IN AUDIT MODE DESPITE FINDINGS"
+	writeReportText(w, rep, "")
+}
+
+// reportVerdict is the first word(s) of a report's text form.
+func reportVerdict(rep *verify.Report) string {
+	switch {
+	case !rep.Decision.Allow:
+		return "REFUSED"
+	case rep.Decision.Mode == policy.ModeAudit && len(rep.Decision.Findings) > 0:
+		return "ALLOWED IN AUDIT MODE DESPITE FINDINGS"
 	}
-	fmt.Fprintf(w, "%s  %s\n", verdict, rep.Server)
+	return "ALLOWED"
+}
+
+// writeReportText prints the text form with verdict, or the report's own
+// verdict when it is empty.
+func writeReportText(w io.Writer, rep *verify.Report, verdict string) {
+	if verdict == "" {
+		verdict = reportVerdict(rep)
+	}
+	c := colorOK
+	if verdict != "ALLOWED" {
+		c = colorBad
+	}
+	fmt.Fprintf(w, "%s  %s\n", colorize(w, c, verdict), rep.Server)
 	f := rep.Facts
 	field := func(k, v string) {
 		if v != "" {
@@ -106,4 +127,32 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
+}
+
+// writeDrift prints the differences between a lockfile entry and what was
+// observed, one per line, in the layout of the report's facts.
+func writeDrift(w io.Writer, items []policy.DriftItem) {
+	for _, d := range items {
+		line := string(d.Kind) + " " + d.Subject
+		if d.Expected != "" || d.Found != "" {
+			line += fmt.Sprintf(": locked %s, found %s", orNone(d.Expected), orNone(d.Found))
+		}
+		fmt.Fprintf(w, "  %-18s %s\n", "drift", line)
+	}
+}
+
+// ANSI colours for verdicts, used only on a terminal and never when
+// NO_COLOR is set (https://no-color.org).
+const (
+	colorOK   = "\x1b[32m"
+	colorBad  = "\x1b[1;31m"
+	colorWarn = "\x1b[1;33m"
+)
+
+func colorize(w io.Writer, color, s string) string {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || !term.IsTerminal(int(f.Fd())) {
+		return s
+	}
+	return color + s + "\x1b[0m"
 }
