@@ -238,6 +238,10 @@ type URLSource struct {
 	// Bundle is the URL of the .sigstore.json bundle; the verify package
 	// defaults it to URL + ".sigstore.json".
 	Bundle string `json:"bundle,omitempty" yaml:"bundle,omitempty"`
+	// Binary makes the download an archive (.tar.gz, .tgz, .tar, .zip) and
+	// names the executable in it: a slash-separated path, or a bare file
+	// name that must match exactly one file.
+	Binary string `json:"binary,omitempty" yaml:"binary,omitempty"`
 }
 
 // ServerJSONSource is an MCP registry server.json, local or remote.

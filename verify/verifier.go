@@ -35,6 +35,9 @@ type candidate struct {
 	pins       map[string]map[string]string // kind → name → digest, from the descriptor
 	// dependencies is the verified closure the artifact runs with.
 	dependencies []policy.Dependency
+	// verified holds the signature facts when the source verified the
+	// evidence itself (release binaries are checked before download).
+	verified []policy.SignatureFacts
 	// npm is set for npm servers, which run with node from an install of
 	// verified tarballs rather than by executing the artifact.
 	npm *npmLaunch
@@ -73,10 +76,12 @@ func (v *Verifier) resolve(ctx context.Context, name string) (*candidate, error)
 		return v.resolveFile(ctx, s)
 	case s.Source.NPM != nil:
 		return v.resolveNPM(ctx, s)
+	case s.Source.URL != nil:
+		return v.resolveURL(ctx, s)
 	}
 	return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "server " + name,
-		Expected: "a tuf, file or npm source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
-		Hint: "publish the server through a TUF descriptor, or use a file or npm source"}
+		Expected: "a tuf, file, npm or url source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
+		Hint: "publish the server through a TUF descriptor, or use a file, npm or url source"}
 }
 
 func (v *Verifier) resolveTUF(ctx context.Context, s *policy.Server) (*candidate, error) {
@@ -221,7 +226,9 @@ func (v *Verifier) decide(ctx context.Context, c *candidate) (*Report, error) {
 	mode := v.cfg.Policy.Mode
 	facts := policy.Facts{Server: c.name, Artifact: c.artifact, Descriptor: c.descriptor, Dependencies: c.dependencies}
 	var evidenceErr error
-	if len(c.bundles) == 0 {
+	if c.verified != nil {
+		facts.Signatures = c.verified
+	} else if len(c.bundles) == 0 {
 		evidenceErr = &preflight.Error{Class: preflight.ErrSignature, Subject: "server " + c.name, Expected: "at least one Sigstore bundle", Found: "none",
 			Hint: "publish the artifact's .sigstore.json bundle beside it"}
 	} else {
