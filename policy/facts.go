@@ -7,15 +7,15 @@ import "time"
 // into a Decision. Every field was checked cryptographically or read from
 // verified metadata; nothing here is a claim taken on trust.
 type Facts struct {
-	Server     string            `json:"server"`               // the policy's name for the server
-	Artifact   ArtifactFacts     `json:"artifact"`             // the bytes that would run
-	Signatures []SignatureFacts  `json:"signatures,omitempty"` // one per verified bundle
-	Descriptor *DescriptorFacts  `json:"descriptor,omitempty"` // set when the server came from a TUF repository
-	Surface    *SurfaceFacts     `json:"surface,omitempty"`    // set once the server has been listed
+	Server     string           `json:"server"`               // the policy's name for the server
+	Artifact   ArtifactFacts    `json:"artifact"`             // the bytes that would run
+	Signatures []SignatureFacts `json:"signatures,omitempty"` // one per verified bundle
+	Descriptor *DescriptorFacts `json:"descriptor,omitempty"` // set when the server came from a TUF repository
+	Surface    *SurfaceFacts    `json:"surface,omitempty"`    // set once the server has been listed
 	// Dependencies is the verified dependency closure the artifact runs
 	// with (npm packages), each pinned by its integrity.
-	Dependencies []Dependency `json:"dependencies,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"`      // source-specific facts (npm name, image reference)
+	Dependencies []Dependency      `json:"dependencies,omitempty"`
+	Extra        map[string]string `json:"extra,omitempty"` // source-specific facts (npm name, image reference)
 }
 
 // ArtifactFacts describes the artifact's bytes.
