@@ -35,15 +35,6 @@ func dg(s string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func testKeyID(t *testing.T) string {
-	t.Helper()
-	id, err := KeyID(testKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 // baseServer is a server with a keyless signer, a key signer and strict
 // provenance, as Parse would produce it.
 func baseServer() *Server {

@@ -252,7 +252,8 @@ func (u *unpacker) tar(r io.Reader, gz bool) error {
 			return err
 		}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives still use '\x00'
+		//lint:ignore SA1019 old archives still mark regular files with '\x00'
+		case tar.TypeReg, tar.TypeRegA:
 			if strings.HasSuffix(hdr.Name, "/") {
 				return malformed("archive entry "+quote(hdr.Name), "a file name without a trailing slash", "a regular file named like a directory", nil)
 			}

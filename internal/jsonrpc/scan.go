@@ -283,16 +283,6 @@ func (s *scanner) key(m member) (string, error) {
 	return k, nil
 }
 
-// keyIs reports whether the member's name is exactly want, without
-// allocating for unescaped names.
-func (s *scanner) keyIs(m member, want string) (bool, error) {
-	if !m.keyEscaped {
-		return string(s.b[m.keyStart:m.keyEnd]) == want, nil
-	}
-	k, err := s.key(m)
-	return k == want, err
-}
-
 // Member returns the raw value of the member named key in the JSON object
 // obj. Names are matched exactly; an object that names key twice, or holds a
 // name that differs from key only in case (which encoding/json would match),

@@ -97,6 +97,7 @@ func walkTarball(r io.Reader, lim limits, fn func(rel string, e tarEntry, conten
 		if hdr.Size < 0 {
 			return archiveErr("entry %q has a negative size", truncate(name))
 		}
+		//lint:ignore SA1019 old tarballs still mark regular files with '\x00'
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA || hdr.Typeflag == tar.TypeGNUSparse {
 			if total += hdr.Size; total > lim.maxBytes || total < 0 {
 				return archiveErr("more than %d bytes of content", lim.maxBytes)
@@ -122,6 +123,7 @@ func walkTarball(r io.Reader, lim limits, fn func(rel string, e tarEntry, conten
 		}
 		var e tarEntry
 		switch hdr.Typeflag {
+		//lint:ignore SA1019 old tarballs still mark regular files with '\x00'
 		case tar.TypeReg, tar.TypeRegA:
 			e = tarEntry{regular: true, size: hdr.Size, executable: hdr.Mode&0o111 != 0}
 		case tar.TypeDir:

@@ -212,6 +212,7 @@ func TestServeMCPSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	//lint:ignore SA1019 sampling needs the stateful initialize handshake this test drives
 	c := mcpClient(t, ctx, p, client.WithSamplingHandler(mcpSampler{}), client.WithLegacyProtocolOnly())
 	defer c.Close()
 	if got := callText(t, ctx, c, "ask", "question"); got != "sampled question" {

@@ -676,6 +676,7 @@ func (s *Sigstore) ssSCT(precert *x509.Certificate, at time.Time) (pkix.Extensio
 // ssIdentityExtensions encodes id as Fulcio does: the deprecated issuer
 // extension (.1.1) as raw bytes, and every v2 extension as a DER UTF8String.
 func ssIdentityExtensions(id Identity) ([]pkix.Extension, error) {
+	//lint:ignore SA1019 Fulcio still writes the v1 issuer extension beside the v2 one
 	exts := []pkix.Extension{{Id: certificate.OIDIssuer, Value: []byte(id.Issuer)}}
 	for _, e := range []struct {
 		oid   asn1.ObjectIdentifier
