@@ -157,13 +157,18 @@ func (s *Store) Put(ctx context.Context, r io.Reader, opts PutOptions) (Entry, e
 		}
 	}()
 
-	writers := []io.Writer{tmp}
+	file := &fileWriter{f: tmp}
+	writers := []io.Writer{file}
 	for _, h := range hashes {
 		writers = append(writers, h)
 	}
 	limit := opts.Limit
 	n, err := io.Copy(io.MultiWriter(writers...), io.LimitReader(ctxReader{ctx, r}, limit+1))
 	if err != nil {
+		if file.err != nil {
+			// A full disk or a file size limit: the store failed, not the source.
+			return Entry{}, storeErr("store "+s.dir, file.err)
+		}
 		if ctx.Err() != nil {
 			return Entry{}, &preflight.Error{Class: preflight.ErrTimeout, Subject: "store put", Err: ctx.Err()}
 		}
@@ -271,6 +276,22 @@ func storeErr(subject string, err error) error {
 		hint = "the store directory is not writable by this user"
 	}
 	return &preflight.Error{Class: preflight.ErrStore, Subject: subject, Err: err, Hint: hint}
+}
+
+// fileWriter remembers a failed write, so that Put can tell a store that
+// cannot take the bytes from a source that cannot deliver them: io.Copy
+// returns either failure alike.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // ctxReader stops a copy when its context ends.
