@@ -347,16 +347,18 @@ func TestRunInteropGoSDK(t *testing.T) {
 
 	t.Run("weather", func(t *testing.T) {
 		var sampled []string
-		cs, stderr := connect(t, "weather", &mcp.ClientOptions{
-			CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-				for _, m := range req.Params.Messages {
-					if tc, ok := m.Content.(*mcp.TextContent); ok {
-						sampled = append(sampled, tc.Text)
-					}
+		//lint:ignore SA1019 sampling is deprecated only from protocol 2026-07-28; the gate relays the revisions that have it
+		sampler := func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			for _, m := range req.Params.Messages {
+				if tc, ok := m.Content.(*mcp.TextContent); ok {
+					sampled = append(sampled, tc.Text)
 				}
-				return &mcp.CreateMessageResult{Content: &mcp.TextContent{Text: "sunny, says the model"}, Model: "test-model", Role: "assistant"}, nil
-			},
-		})
+			}
+			//lint:ignore SA1019 see above
+			return &mcp.CreateMessageResult{Content: &mcp.TextContent{Text: "sunny, says the model"}, Model: "test-model", Role: "assistant"}, nil
+		}
+		//lint:ignore SA1019 see above
+		cs, stderr := connect(t, "weather", &mcp.ClientOptions{CreateMessageHandler: sampler})
 		// Pagination: the server lists one tool per page; the gate passes
 		// the cursors through and filters every page.
 		var names []string

@@ -32,23 +32,6 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFile, "log", "", "write the JSON audit log to this file (default: none)")
 }
 
-// verifier loads the policy and lockfile and builds a Verifier.
-func (c *commonFlags) verifier(stderr io.Writer) (*verify.Verifier, *policy.Policy, func(), error) {
-	p, err := c.loadPolicy()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	lock, err := c.loadLock()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	v, closeLog, err := c.newVerifier(p, lock, stderr)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return v, p, closeLog, nil
-}
-
 // loadPolicy reads and parses the --policy file.
 func (c *commonFlags) loadPolicy() (*policy.Policy, error) {
 	if c.policy == "" {
