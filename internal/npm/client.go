@@ -29,6 +29,8 @@ const (
 	DefaultMaxFiles = 100_000
 	// DefaultMaxPackages bounds the packages of a dependency closure.
 	DefaultMaxPackages = 5_000
+	// DefaultTimeout bounds one request, its body included.
+	DefaultTimeout = 2 * time.Minute
 )
 
 // maxAttestationsBytes bounds the attestations document of one version:
@@ -65,6 +67,10 @@ type Config struct {
 	MaxFiles int
 	// MaxPackages bounds a dependency closure (DefaultMaxPackages when 0).
 	MaxPackages int
+	// Timeout bounds each request, reading its body included
+	// (DefaultTimeout when 0), so that a registry that stalls after its
+	// headers cannot hold a caller without a deadline forever.
+	Timeout time.Duration
 	// Logger receives debug records of requests and decisions; nil
 	// discards them.
 	Logger *slog.Logger
@@ -118,6 +124,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxFiles < 0 || cfg.MaxPackages < 0 {
 		return nil, bad("MaxFiles and MaxPackages of 0 (default) or more", fmt.Sprint(cfg.MaxFiles, cfg.MaxPackages))
+	}
+	if cfg.Timeout < 0 {
+		return nil, bad("a Timeout of 0 (default) or more", cfg.Timeout.String())
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.MaxFiles == 0 {
 		cfg.MaxFiles = DefaultMaxFiles
@@ -198,6 +210,12 @@ func redact(u *url.URL) string {
 	v.User = nil
 	v.RawQuery = ""
 	return v.String()
+}
+
+// bound returns ctx limited by Config.Timeout, for one request and the
+// reading of its body: pass the result to get, readBounded and the store.
+func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.Timeout)
 }
 
 // get performs a GET and returns the response for a 200 answer. Other

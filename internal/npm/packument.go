@@ -157,6 +157,8 @@ func (c *Client) fetchPackument(ctx context.Context, name string) (*packument, e
 		return nil, badName(name)
 	}
 	u := c.registryURL(packumentPath(name))
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	resp, err := c.get(ctx, u, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8")
 	if err != nil {
 		return nil, err

@@ -43,6 +43,8 @@ func (c *Client) FetchTarball(ctx context.Context, v *Version, st *store.Store) 
 	if err != nil {
 		return store.Entry{}, err
 	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	resp, err := c.get(ctx, u, "application/octet-stream")
 	if err != nil {
 		return store.Entry{}, err
@@ -117,6 +119,8 @@ func (c *Client) Attestations(ctx context.Context, name, version string) ([][]by
 		return nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: "npm " + name, Expected: "an exact version", Found: fmt.Sprintf("%q", version)}
 	}
 	u := c.registryURL("/-/npm/v1/attestations/" + strings.Replace(name, "/", "%2f", 1) + "@" + version)
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	resp, err := c.get(ctx, u, "application/json")
 	if err != nil {
 		return nil, err
