@@ -34,12 +34,25 @@ func (v *Verifier) CommandFor(ctx context.Context, server string) (*exec.Cmd, *R
 // an npm package is installed from verified tarballs and run with node.
 func (v *Verifier) command(ctx context.Context, c *candidate) (*exec.Cmd, error) {
 	var cmd *exec.Cmd
-	if c.npm != nil {
-		var err error
+	var err error
+	switch {
+	case c.npm != nil:
 		if cmd, err = v.npmCommand(ctx, c); err != nil {
 			return nil, err
 		}
-	} else {
+	case c.mcpb != nil:
+		if cmd, err = v.mcpbCommand(c); err != nil {
+			return nil, err
+		}
+		// The manifest's variables first, so that the policy's win (the
+		// last value of a name counts).
+		cmd.Env = []string{}
+		for _, k := range sortedKeys(c.mcpb.Env) {
+			cmd.Env = append(cmd.Env, k+"="+c.mcpb.Env[k])
+		}
+		cmd.Env = append(cmd.Env, v.environment(c.server)...)
+		return cmd, nil
+	default:
 		f, err := v.store.Open(c.entry.SHA256)
 		if err != nil {
 			return nil, err
@@ -89,4 +102,13 @@ func (v *Verifier) environment(s *policy.Server) []string {
 
 func launchErr(subject string, err error, hint string) error {
 	return &preflight.Error{Class: preflight.ErrLaunch, Subject: subject, Err: err, Hint: hint}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

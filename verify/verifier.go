@@ -9,6 +9,7 @@ import (
 	"path"
 
 	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/mcpb"
 	"github.com/mcp-preflight/preflight/internal/store"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/tuf"
@@ -38,6 +39,8 @@ type candidate struct {
 	// verified holds the signature facts when the source verified the
 	// evidence itself (release binaries are checked before download).
 	verified []policy.SignatureFacts
+	// mcpb is set for MCP bundles: how the manifest starts the server.
+	mcpb *mcpb.Launch
 	// npm is set for npm servers, which run with node from an install of
 	// verified tarballs rather than by executing the artifact.
 	npm *npmLaunch
@@ -78,10 +81,12 @@ func (v *Verifier) resolve(ctx context.Context, name string) (*candidate, error)
 		return v.resolveNPM(ctx, s)
 	case s.Source.URL != nil:
 		return v.resolveURL(ctx, s)
+	case s.Source.ServerJSON != nil:
+		return v.resolveServerJSON(ctx, s)
 	}
 	return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "server " + name,
-		Expected: "a tuf, file, npm or url source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
-		Hint: "publish the server through a TUF descriptor, or use a file, npm or url source"}
+		Expected: "a tuf, file, npm, url or server_json source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
+		Hint: "publish the server through a TUF descriptor, or use a file, npm, url or server_json source"}
 }
 
 func (v *Verifier) resolveTUF(ctx context.Context, s *policy.Server) (*candidate, error) {
