@@ -482,3 +482,42 @@ func TestLaunchCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestReferrerAboutAnotherImage: a referrers list naming the bundle of
+// another image (a hostile or broken registry) yields no evidence.
+func TestReferrerAboutAnotherImage(t *testing.T) {
+	e := newEnv(t)
+	other, err := e.reg.PushImage(testRepo, "v2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := verifytest.SLSAProvenanceV1("x", map[string]string{"sha256": strings.TrimPrefix(other, "sha256:")}, verifytest.ProvenanceFor(e.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.ss.Attest(e.id, st, verifytest.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	referrer, err := e.reg.AttachBundle(testRepo, other, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := e.reg.Manifest(testRepo, referrer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, oci.Config{})
+	img, err := c.Resolve(context.Background(), e.ref("v1"), e.digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reg.SetFault(verifytest.OCIFault{Path: "/referrers/", Body: fmt.Appendf(nil,
+		`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"artifactType":%q}]}`,
+		referrer, len(raw), oci.BundleArtifactType)})
+	bundles, err := c.Bundles(context.Background(), img)
+	wantClass(t, err, preflight.ErrSignature)
+	if bundles != nil || !strings.Contains(err.Error(), "no evidence") {
+		t.Errorf("bundles %v, error %v", bundles, err)
+	}
+}
