@@ -1,7 +1,10 @@
 package verify_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"errors"
 	"os"
 	"path/filepath"
@@ -291,4 +294,70 @@ func TestRugPullEndsSession(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, preflight.ErrToolDrift) {
 		t.Fatalf("close: got %v, want ErrToolDrift", err)
 	}
+}
+
+// TestAuditEvents checks that every decision and every blocked call is a
+// structured event on the injected logger.
+func TestAuditEvents(t *testing.T) {
+	f := newFixture(t)
+	var buf syncBuffer
+	v, err := verify.New(verify.Config{Policy: f.policy, PolicyDir: f.sc.Dir, StoreDir: filepath.Join(f.dir, "store"),
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := v.Check(ctx, "calendar"); !errors.Is(err, preflight.ErrIdentity) {
+		t.Fatalf("got %v, want ErrIdentity", err)
+	}
+	s, err := v.Launch(ctx, "weather-deny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callTool(ctx, s, "get_alerts"); err == nil {
+		t.Fatal("a denied tool was callable")
+	}
+	s.Close()
+	events := map[string][]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not a JSON event: %q", line)
+		}
+		events[ev["msg"].(string)] = append(events[ev["msg"].(string)], ev)
+	}
+	decisions := events["preflight decision"]
+	if len(decisions) != 2 || decisions[0]["server"] != "calendar" || decisions[0]["allow"] != false || decisions[1]["allow"] != true {
+		t.Fatalf("decision events: %v", decisions)
+	}
+	var blocked bool
+	for msg, evs := range events {
+		for _, ev := range evs {
+			if strings.Contains(msg, "blocked") && ev["name"] == "get_alerts" && ev["server"] == "weather-deny" {
+				blocked = true
+			}
+		}
+	}
+	if !blocked {
+		t.Fatalf("no event for the blocked call among %v", events)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
