@@ -305,6 +305,24 @@ func TestRunAuditMode(t *testing.T) {
 	}
 }
 
+// TestRunRugPullEndsSession: under on_change: end the gate ends the session
+// when the server changes a tool, and preflight run exits 1 saying why.
+func TestRunRugPullEndsSession(t *testing.T) {
+	f := sharedFixture(t)
+	pol := f.tufPolicy(t, verifytest.PolicyServer{Name: "notes", Server: "io.github.acme/notes", OnChange: "end"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, end := goSDKOverRun(t, ctx, []string{"--policy", pol, "--store", t.TempDir(), "--server", "notes"}, nil)
+	cs.CallTool(ctx, &mcp.CallToolParams{Name: "add_note", Arguments: map[string]any{"text": "x"}}) //nolint:errcheck // the session may end before the answer
+	// Wait until preflight run closes its output: the gate, not the
+	// client, must end the session.
+	cs.Wait() //nolint:errcheck // a closed connection is what is awaited
+	code, stderr := end()
+	if code != exitRefused || !strings.Contains(stderr, "tool surface changed") {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+}
+
 func toolResultText(res *mcp.CallToolResult) string {
 	if res == nil {
 		return ""
