@@ -62,6 +62,9 @@ type Config struct {
 	// Node is the node executable that runs npm servers. Empty means
 	// "node" looked up in PATH at launch. Node itself is not verified.
 	Node string
+	// ContainerRuntime is the docker or podman executable that runs image
+	// servers. Empty means docker, else podman, looked up in PATH.
+	ContainerRuntime string
 	// Stderr receives the server's standard error. Nil discards it.
 	Stderr io.Writer
 	// ClientOptions are passed to the mcp-go client of each Session (for

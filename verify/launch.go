@@ -40,6 +40,8 @@ func (v *Verifier) command(ctx context.Context, c *candidate) (*exec.Cmd, error)
 		if cmd, err = v.npmCommand(ctx, c); err != nil {
 			return nil, err
 		}
+	case c.oci != nil:
+		return v.ociCommand(c)
 	case c.mcpb != nil:
 		if cmd, err = v.mcpbCommand(c); err != nil {
 			return nil, err
@@ -73,12 +75,8 @@ func pathCommand(f *os.File, argv0 string, args []string) *exec.Cmd {
 // environment returns exactly the variables the policy names: pass-through
 // names taken from the host environment, then fixed values.
 func (v *Verifier) environment(s *policy.Server) []string {
-	host := v.cfg.Environ
-	if host == nil {
-		host = os.Environ()
-	}
 	values := map[string]string{}
-	for _, kv := range host {
+	for _, kv := range v.hostEnviron() {
 		if k, val, ok := strings.Cut(kv, "="); ok {
 			values[k] = val
 		}
@@ -98,6 +96,15 @@ func (v *Verifier) environment(s *policy.Server) []string {
 		env = append(env, k+"="+s.SetEnv[k])
 	}
 	return env
+}
+
+// hostEnviron is the host environment the policy's pass-through names are
+// taken from.
+func (v *Verifier) hostEnviron() []string {
+	if v.cfg.Environ != nil {
+		return v.cfg.Environ
+	}
+	return os.Environ()
 }
 
 func launchErr(subject string, err error, hint string) error {

@@ -39,6 +39,8 @@ type candidate struct {
 	// verified holds the signature facts when the source verified the
 	// evidence itself (release binaries are checked before download).
 	verified []policy.SignatureFacts
+	// oci is set for container images, which run by digest.
+	oci *ociLaunch
 	// mcpb is set for MCP bundles: how the manifest starts the server.
 	mcpb *mcpb.Launch
 	// npm is set for npm servers, which run with node from an install of
@@ -83,10 +85,12 @@ func (v *Verifier) resolve(ctx context.Context, name string) (*candidate, error)
 		return v.resolveURL(ctx, s)
 	case s.Source.ServerJSON != nil:
 		return v.resolveServerJSON(ctx, s)
+	case s.Source.OCI != nil:
+		return v.resolveOCI(ctx, s)
 	}
 	return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "server " + name,
-		Expected: "a tuf, file, npm, url or server_json source", Found: "a " + s.Source.Kind() + " source, which this version cannot launch yet",
-		Hint: "publish the server through a TUF descriptor, or use a file, npm, url or server_json source"}
+		Expected: "one source: tuf, file, npm, oci, url or server_json", Found: "none",
+		Hint: "give the server a source in the policy"}
 }
 
 func (v *Verifier) resolveTUF(ctx context.Context, s *policy.Server) (*candidate, error) {
