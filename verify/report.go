@@ -87,19 +87,25 @@ func surfaceFacts(snap gate.Snapshot, prev *policy.SurfaceFacts) *policy.Surface
 	if prev != nil {
 		sf.Instructions = prev.Instructions
 	}
-	collect := func(k gate.Kind) map[string]string {
+	collect := func(k gate.Kind) (map[string]string, map[string]policy.PartDigests) {
 		ks, ok := snap.Kinds[k]
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		m := make(map[string]string, len(ks.Items))
+		parts := make(map[string]policy.PartDigests, len(ks.Items))
 		for _, it := range ks.Items {
 			m[it.Name] = it.Digest
+			// Part digests let drift say which field changed; an item
+			// the gate could digest always has parts.
+			if p, err := policy.SurfaceParts(string(k), it.Raw); err == nil {
+				parts[it.Name] = p
+			}
 		}
-		return m
+		return m, parts
 	}
-	sf.Tools = collect(gate.KindTool)
-	sf.Prompts = collect(gate.KindPrompt)
-	sf.Resources = collect(gate.KindResource)
+	sf.Tools, sf.ToolParts = collect(gate.KindTool)
+	sf.Prompts, sf.PromptParts = collect(gate.KindPrompt)
+	sf.Resources, sf.ResourceParts = collect(gate.KindResource)
 	return sf
 }

@@ -36,7 +36,10 @@ func (v *Verifier) Launch(ctx context.Context, server string) (*Session, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Conn: conn, Client: client.NewClient(transport.NewIO(conn, conn.w, nil), v.cfg.ClientOptions...)}
+	t := transport.NewIO(conn, conn.w, nil)
+	// NewIO logs to slog.Default; a library writes only to its own logger.
+	transport.WithCommandLogger(v.log.With("server", server))(t)
+	s := &Session{Conn: conn, Client: client.NewClient(t, v.cfg.ClientOptions...)}
 	if err := s.handshake(ctx, v.cfg.HandshakeTimeout); err != nil {
 		s.Close()
 		return nil, err
