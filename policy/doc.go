@@ -91,6 +91,7 @@
 //
 //	server.unknown          ErrPolicy     no policy for the server
 //	signature.missing       ErrSignature  no verified signature
+//	signature.unsigned      ErrSignature  warning: allow_unsigned, trusted by its pinned digest only
 //	signer.none             ErrPolicy     no signer rules (or none left after Narrow)
 //	signer.identity         ErrIdentity   a signature by a signer no rule allows
 //	provenance.missing      ErrProvenance no verified provenance (warning when not required)

@@ -31,7 +31,13 @@ func Evaluate(s *Server, mode Mode, f Facts, lock *LockEntry) Decision {
 			Message: "no policy for this server"}})
 	}
 	var out []Finding
-	out = append(out, checkSigners(s, f)...)
+	if s.AllowUnsigned {
+		out = append(out, Finding{Code: CodeSignatureUnsigned, Severity: SeverityWarning, Subject: artifactSubject(f),
+			Expected: "a digest pinned by the policy", Found: "no signature checked",
+			Message: "the server is trusted by its pinned digest only (allow_unsigned): nobody's signature or provenance vouches for it"})
+	} else {
+		out = append(out, checkSigners(s, f)...)
+	}
 	if s.Provenance != nil {
 		out = append(out, checkProvenance(s.Provenance, f, "policy")...)
 	}

@@ -34,6 +34,7 @@ type Finding struct {
 const (
 	CodeServerUnknown       = "server.unknown"
 	CodeSignatureMissing    = "signature.missing"
+	CodeSignatureUnsigned   = "signature.unsigned"
 	CodeSignerNone          = "signer.none"
 	CodeSignerIdentity      = "signer.identity"
 	CodeProvenanceMissing   = "provenance.missing"
@@ -74,6 +75,7 @@ const (
 var codeClass = map[string]*preflight.Class{
 	CodeServerUnknown:       preflight.ErrPolicy,
 	CodeSignatureMissing:    preflight.ErrSignature,
+	CodeSignatureUnsigned:   preflight.ErrSignature,
 	CodeSignerNone:          preflight.ErrPolicy,
 	CodeSignerIdentity:      preflight.ErrIdentity,
 	CodeSigner:              preflight.ErrIdentity,

@@ -127,6 +127,9 @@ func TestParseRejects(t *testing.T) {
 		"provenance unconstrained":      {base + "    provenance: {required: true}\n", "neither builders nor repository"},
 		"private sigstore without root": {strings.Replace(base, "version: 1\n", "version: 1\ntrust: {sigstore: {instance: private}}\n", 1), "needs trusted_root or tuf"},
 		"repository without root":       {strings.Replace(base, "version: 1\n", "version: 1\ntrust: {repositories: {a: {url: \"https://x.example\"}}}\n", 1), "pin the repository's root"},
+		"unsigned without a pin":        {"version: 1\nservers:\n  w:\n    source: {npm: {package: a, version: 1.0.0}}\n    allow_unsigned: true\n", "must be pinned by digest"},
+		"unsigned with signers":         {strings.Replace(base, "{file: {path: ./w}}", "{file: {path: ./w, digest: \"sha256:"+strings.Repeat("ab", 32)+"\"}}", 1) + "    allow_unsigned: true\n", "signer rules could never apply"},
+		"unsigned and pinned is fine":   {"version: 1\nservers:\n  w:\n    source: {npm: {package: a, version: 1.0.0, integrity: \"sha512-" + strings.Repeat("A", 86) + "==\"}}\n    allow_unsigned: true\n    tools: {pin: none, allow: [\"*\"]}\n", ""},
 		"key and identity":              {strings.Replace(base, "subject: a@example.com", "subject: a@example.com, public_key: x", 1), "a key signer names only public_key"},
 	}
 	for name, tc := range cases {

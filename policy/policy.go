@@ -147,6 +147,12 @@ type Server struct {
 	// Signers are the identities allowed to sign the artifact and its
 	// attestations. Every verified signature must match one of them.
 	Signers []Signer `json:"signers" yaml:"signers"`
+	// AllowUnsigned accepts an artifact that carries no signature at all,
+	// trusted by the digest the source pins (file, url or oci digest, npm
+	// integrity) and nothing else. It is for packages whose publisher does
+	// not sign; every evaluation reports it with the warning
+	// "signature.unsigned". Signers and provenance must then be absent.
+	AllowUnsigned bool `json:"allow_unsigned,omitempty" yaml:"allow_unsigned,omitempty"`
 	// Provenance, when set, constrains the SLSA build provenance.
 	Provenance *Provenance `json:"provenance,omitempty" yaml:"provenance,omitempty"`
 

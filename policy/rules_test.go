@@ -155,6 +155,15 @@ func TestRules(t *testing.T) {
 	cases := []ruleCase{
 		// Evaluate: signatures and signers.
 		evalCase("all good", "", nil, nil, nil, nil, nil),
+		evalCase("unsigned and pinned is allowed with a warning", "", func(s *Server) {
+			s.AllowUnsigned, s.Signers, s.Provenance = true, nil, nil
+		}, func(f *Facts) { f.Signatures = nil }, nil, []string{"signature.unsigned"}, nil),
+		evalCase("unsigned with other bytes than pinned", "", func(s *Server) {
+			s.AllowUnsigned, s.Signers, s.Provenance = true, nil, nil
+		}, func(f *Facts) {
+			f.Signatures, f.Artifact.Digests = nil, map[string]string{"sha256": dg("other")[len("sha256:"):]}
+		},
+			nil, []string{"signature.unsigned", "artifact.digest"}, preflight.ErrTampered),
 		evalCase("no signatures", "", nil, func(f *Facts) { f.Signatures = nil },
 			nil, []string{"signature.missing", "provenance.predicate", "provenance.missing"}, preflight.ErrSignature),
 		evalCase("no signer rules", "", func(s *Server) { s.Signers = nil }, nil, nil, []string{"signer.none"}, preflight.ErrPolicy),

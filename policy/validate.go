@@ -225,9 +225,20 @@ func (d *decoder) validateServer(p *Policy, s *Server, sp string) {
 	}
 
 	// Signers.
-	if !d.present[sp+".signers"] {
-		d.errorf(sp, "signers is required: name who may sign this server")
-	} else if len(s.Signers) == 0 {
+	switch {
+	case s.AllowUnsigned:
+		if len(s.Signers) > 0 {
+			d.errorf(sp+".signers", "allow_unsigned accepts no signature, so signer rules could never apply; remove one of them")
+		}
+		if s.Provenance != nil {
+			d.errorf(sp+".provenance", "allow_unsigned accepts no attestation, so provenance could never be checked; remove one of them")
+		}
+		if !sourcePinsDigest(s.Source) {
+			d.errorf(sp+".allow_unsigned", "an unsigned server must be pinned by digest: set source.npm.integrity, source.file.digest, source.url.digest or source.oci.digest")
+		}
+	case !d.present[sp+".signers"]:
+		d.errorf(sp, "signers is required: name who may sign this server (or pin an unsigned artifact by digest with allow_unsigned)")
+	case len(s.Signers) == 0:
 		d.errorf(sp+".signers", "empty; name at least one signer")
 	}
 	for i, sg := range s.Signers {
@@ -637,4 +648,19 @@ func clone(s []string) []string {
 		return nil
 	}
 	return append([]string(nil), s...)
+}
+
+// sourcePinsDigest reports whether the source pins the artifact's bytes.
+func sourcePinsDigest(src Source) bool {
+	switch {
+	case src.File != nil:
+		return src.File.Digest != ""
+	case src.URL != nil:
+		return src.URL.Digest != ""
+	case src.OCI != nil:
+		return src.OCI.Digest != ""
+	case src.NPM != nil:
+		return src.NPM.Integrity != ""
+	}
+	return false
 }

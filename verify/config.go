@@ -226,6 +226,16 @@ func (v *Verifier) trustedMaterial(ctx context.Context) (root.TrustedMaterial, t
 	return m, info, nil
 }
 
+// loadedRootInfo describes the trust root if one has been loaded.
+func (v *Verifier) loadedRootInfo() tuf.TrustRootInfo {
+	v.rootMu.Lock()
+	defer v.rootMu.Unlock()
+	if v.rootInfo == nil {
+		return tuf.TrustRootInfo{}
+	}
+	return *v.rootInfo
+}
+
 func configErr(subject, expected, found, hint string) error {
 	return &preflight.Error{Class: preflight.ErrConfig, Subject: subject, Expected: expected, Found: found, Hint: hint}
 }

@@ -47,10 +47,11 @@ rl.on("line", (line) => {
 `
 
 type npmFixture struct {
-	sc       *verifytest.Scenario
-	registry *verifytest.NPMRegistry
-	policy   string
-	dir      string
+	integrity string // of @acme/echo-mcp's tarball
+	sc        *verifytest.Scenario
+	registry  *verifytest.NPMRegistry
+	policy    string
+	dir       string
 }
 
 // newNPMFixture publishes @acme/echo-mcp (and its dependency shout) on a
@@ -78,7 +79,7 @@ func newNPMFixture(t *testing.T, signer *verifytest.Identity) *npmFixture {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	tarball, _, err := reg.Publish(verifytest.NPMPackage{Name: "@acme/echo-mcp", Version: "1.0.0",
+	tarball, integrity, err := reg.Publish(verifytest.NPMPackage{Name: "@acme/echo-mcp", Version: "1.0.0",
 		Bin: map[string]string{"echo-mcp": "server.js"}, Dependencies: map[string]string{"shout": "^1.0.0"},
 		Files: map[string][]byte{
 			"package.json": []byte(`{"name":"@acme/echo-mcp","version":"1.0.0","bin":{"echo-mcp":"server.js"},"dependencies":{"shout":"^1.0.0"}}`),
@@ -129,7 +130,7 @@ servers:
 	if err := os.WriteFile(path, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &npmFixture{sc: sc, registry: reg, policy: path, dir: dir}
+	return &npmFixture{integrity: integrity, sc: sc, registry: reg, policy: path, dir: dir}
 }
 
 func (f *npmFixture) verifier(t *testing.T) *verify.Verifier {
@@ -218,4 +219,46 @@ func TestNPMRefusals(t *testing.T) {
 			t.Fatalf("got %v, want ErrIdentity", err)
 		}
 	})
+}
+
+// TestNPMUnsignedPinned runs a package nobody signs, trusted by the
+// integrity the policy pins, and refuses it once the registry serves
+// other bytes.
+func TestNPMUnsignedPinned(t *testing.T) {
+	f := newNPMFixture(t, nil)
+	pol := fmt.Sprintf(`version: 1
+servers:
+  echo:
+    source:
+      npm:
+        package: "@acme/echo-mcp"
+        version: 1.0.0
+        registry: %s
+        integrity: %s
+    allow_unsigned: true
+    tools:
+      pin: none
+      allow: [echo]
+`, f.registry.URL(), f.integrity)
+	if err := os.WriteFile(f.policy, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := f.verifier(t).Check(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Decision.Findings) != 1 || rep.Decision.Findings[0].Code != "signature.unsigned" || !rep.Decision.Allow {
+		t.Fatalf("decision %+v", rep.Decision)
+	}
+	other, err := verifytest.NPMTarball(map[string][]byte{"package.json": []byte(`{"name":"@acme/echo-mcp","version":"1.0.0"}`)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.registry.TamperTarball("@acme/echo-mcp", "1.0.0", other)
+	f.dir = t.TempDir() // a cold store, so the bytes are fetched again
+	if _, err := f.verifier(t).Check(ctx, "echo"); !errors.Is(err, preflight.ErrTampered) {
+		t.Fatalf("got %v, want ErrTampered", err)
+	}
 }

@@ -228,19 +228,26 @@ func (v *Verifier) resolveFile(ctx context.Context, s *policy.Server) (*candidat
 
 // decide verifies the evidence and applies the policy.
 func (v *Verifier) decide(ctx context.Context, c *candidate) (*Report, error) {
-	material, info, err := v.trustedMaterial(ctx)
-	if err != nil {
-		return nil, err
-	}
 	mode := v.cfg.Policy.Mode
+	var info tuf.TrustRootInfo
 	facts := policy.Facts{Server: c.name, Artifact: c.artifact, Descriptor: c.descriptor, Dependencies: c.dependencies}
 	var evidenceErr error
-	if c.verified != nil {
+	switch {
+	case c.verified != nil:
 		facts.Signatures = c.verified
-	} else if len(c.bundles) == 0 {
+		info = v.loadedRootInfo()
+	case c.server.AllowUnsigned:
+		// Trusted by the pinned digest alone; Evaluate checks the pin and
+		// reports the server as unsigned.
+	case len(c.bundles) == 0:
 		evidenceErr = &preflight.Error{Class: preflight.ErrSignature, Subject: "server " + c.name, Expected: "at least one Sigstore bundle", Found: "none",
 			Hint: "publish the artifact's .sigstore.json bundle beside it"}
-	} else {
+	default:
+		material, rootInfo, err := v.trustedMaterial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		info = rootInfo
 		var preds []string
 		if c.server.Provenance != nil {
 			preds = c.server.Provenance.PredicateTypes
