@@ -3,7 +3,6 @@ package tuf
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 )
 
@@ -262,37 +262,13 @@ func (s *session) expired(now time.Time) bool {
 
 // readCache reads a cached metadata file, bounded by limit.
 func (c *Client) readCache(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(filepath.Join(c.metaDir, name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("cached %s is larger than %d bytes", name, limit)
-	}
-	return data, nil
+	return safefile.ReadLimited(filepath.Join(c.metaDir, name), limit)
 }
 
 // writeCache stores verified bytes atomically: a reader sees the old file
 // or the new one, never a part.
 func writeCache(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return cacheErr(dir, err)
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := safefile.WriteAtomic(filepath.Join(dir, name), data, 0o600); err != nil {
 		return cacheErr(dir, err)
 	}
 	return nil

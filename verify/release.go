@@ -18,26 +18,7 @@ import (
 // returns a *Refusal with the findings.
 func (v *Verifier) resolveURL(ctx context.Context, s *policy.Server) (*candidate, error) {
 	src := s.Source.URL
-	material, info, err := v.trustedMaterial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var preds []string
-	if s.Provenance != nil {
-		preds = s.Provenance.PredicateTypes
-	}
-	check := func(artifact map[string]string, bundles []release.Bundle) ([]policy.SignatureFacts, error) {
-		bs := make([]Bundle, len(bundles))
-		for i, b := range bundles {
-			bs[i] = Bundle(b)
-		}
-		return v.verdicts.verify(EvidenceCheck{Material: material, Artifact: artifact, Bundles: bs, Signers: s.Signers, PredicateTypes: preds})
-	}
-	cfg := release.Config{Store: v.store, Verify: check, MaxBytes: v.cfg.MaxArtifactBytes}
-	if s.AllowUnsigned {
-		cfg.Verify = nil // the pinned digest is all there is to check
-	}
-	f, err := release.New(cfg)
+	f, info, err := v.releaseFetcher(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +54,34 @@ func (v *Verifier) resolveURL(ctx context.Context, s *policy.Server) (*candidate
 		name: s.Name, server: s, entry: res.Entry, artifact: art, bundles: bundles,
 		verified: res.Signatures, args: append([]string(nil), s.Args...),
 	}, nil
+}
+
+// releaseFetcher returns a fetcher for release files (and MCP bundles) that
+// verifies their evidence against the server's signers before it downloads
+// them, or, for unsigned servers, checks only the pinned digest.
+func (v *Verifier) releaseFetcher(ctx context.Context, s *policy.Server) (*release.Fetcher, tuf.TrustRootInfo, error) {
+	cfg := release.Config{Store: v.store, MaxBytes: v.cfg.MaxArtifactBytes}
+	if s.AllowUnsigned {
+		f, err := release.New(cfg)
+		return f, tuf.TrustRootInfo{}, err
+	}
+	material, info, err := v.trustedMaterial(ctx)
+	if err != nil {
+		return nil, tuf.TrustRootInfo{}, err
+	}
+	var preds []string
+	if s.Provenance != nil {
+		preds = s.Provenance.PredicateTypes
+	}
+	cfg.Verify = func(artifact map[string]string, bundles []release.Bundle) ([]policy.SignatureFacts, error) {
+		bs := make([]Bundle, len(bundles))
+		for i, b := range bundles {
+			bs[i] = Bundle(b)
+		}
+		return v.verdicts.verify(EvidenceCheck{Material: material, Artifact: artifact, Bundles: bs, Signers: s.Signers, PredicateTypes: preds})
+	}
+	f, err := release.New(cfg)
+	return f, info, err
 }
 
 // refuseEarly reports a security failure found while fetching, before a

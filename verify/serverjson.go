@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/mcpb"
-	"github.com/mcp-preflight/preflight/internal/release"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/tuf"
 )
@@ -122,26 +121,7 @@ func (v *Verifier) resolveServerJSON(ctx context.Context, s *policy.Server) (*ca
 // Sigstore bundle before keeping it, unpacks it safely into the store and
 // resolves its launch command from the manifest.
 func (v *Verifier) resolveMCPB(ctx context.Context, s *policy.Server, src mcpb.Source) (*candidate, error) {
-	material, info, err := v.trustedMaterial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var preds []string
-	if s.Provenance != nil {
-		preds = s.Provenance.PredicateTypes
-	}
-	check := func(artifact map[string]string, bundles []release.Bundle) ([]policy.SignatureFacts, error) {
-		bs := make([]Bundle, len(bundles))
-		for i, b := range bundles {
-			bs[i] = Bundle(b)
-		}
-		return v.verdicts.verify(EvidenceCheck{Material: material, Artifact: artifact, Bundles: bs, Signers: s.Signers, PredicateTypes: preds})
-	}
-	cfg := release.Config{Store: v.store, Verify: check, MaxBytes: v.cfg.MaxArtifactBytes}
-	if s.AllowUnsigned {
-		cfg.Verify = nil // the pinned digest is all there is to check
-	}
-	f, err := release.New(cfg)
+	f, info, err := v.releaseFetcher(ctx, s)
 	if err != nil {
 		return nil, err
 	}

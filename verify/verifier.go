@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/mcpb"
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/mcp-preflight/preflight/internal/store"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/tuf"
@@ -331,23 +333,16 @@ func splitDigest(d string) (alg, hexDigest string, ok bool) {
 }
 
 func readBounded(p string, limit int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
+	data, err := safefile.ReadLimited(p, limit)
+	switch {
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: p, Expected: fmt.Sprintf("at most %d bytes", limit), Found: "more", Err: err}
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, &preflight.Error{Class: preflight.ErrNotFound, Subject: p, Err: err}
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
+	case err != nil:
 		return nil, &preflight.Error{Class: preflight.ErrUnavailable, Subject: p, Err: err}
 	}
-	if info.Size() > limit {
-		return nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: p, Expected: fmt.Sprintf("at most %d bytes", limit), Found: fmt.Sprintf("%d bytes", info.Size())}
-	}
-	buf := make([]byte, info.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil && info.Size() > 0 {
-		return nil, &preflight.Error{Class: preflight.ErrUnavailable, Subject: p, Err: err}
-	}
-	return buf, nil
+	return data, nil
 }
 
 // targetStore adapts the store to the TUF client's TargetStore.

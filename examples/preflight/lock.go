@@ -11,13 +11,13 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/term"
 
 	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
 )
@@ -269,43 +269,12 @@ func writeLockChanges(w io.Writer, changes []lockChange) {
 // directory is written, synced and renamed over path, so readers see the old
 // or the new content, never a mix. perm applies to a new file; an existing
 // file keeps its permission bits.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	fail := func(err error) error {
-		return &preflight.Error{Class: preflight.ErrConfig, Subject: path, Err: err, Hint: "check that the directory is writable"}
-	}
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if fi, err := os.Stat(path); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fail(err)
-	}
-	// Make the rename durable; not every platform can sync a directory.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := safefile.WriteAtomic(path, data, perm); err != nil {
+		return &preflight.Error{Class: preflight.ErrConfig, Subject: path, Err: err, Hint: "check that the directory is writable"}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/mcp-preflight/preflight/tuf"
 )
 
@@ -196,7 +197,7 @@ func cmdTUF(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // wrong file fails here rather than at the first refresh. Its signatures
 // are verified by every refresh.
 func tufInit(metadataDir, rootFile string) error {
-	data, err := tufReadBounded(rootFile, tufMaxRootFile)
+	data, err := safefile.ReadLimited(rootFile, tufMaxRootFile)
 	if err != nil {
 		return &preflight.Error{Class: preflight.ErrConfig, Subject: "trusted root " + rootFile, Err: err}
 	}
@@ -220,7 +221,7 @@ func tufInit(metadataDir, rootFile string) error {
 // installed or a later one that the client wrote after verifying it.
 func tufClient(f tufFlags, now func() time.Time) (*tuf.Client, error) {
 	rootPath := filepath.Join(f.metadataDir, "root.json")
-	root, err := tufReadBounded(rootPath, tufMaxRootFile)
+	root, err := safefile.ReadLimited(rootPath, tufMaxRootFile)
 	if err != nil {
 		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: rootPath, Expected: "a trusted root", Found: "none", Err: err,
 			Hint: "run 'preflight tuf --metadata-dir DIR init ROOT' first"}
@@ -404,42 +405,12 @@ func (c *tufCtxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func tufReadBounded(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
-	}
-	return data, nil
-}
-
-// tufWriteAtomic writes data to dir/name through a temporary file, so a
-// reader sees the old file or the new one.
+// tufWriteAtomic writes data to dir/name so that a reader sees the old file
+// or the new one.
 func tufWriteAtomic(dir, name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return &preflight.Error{Class: preflight.ErrStore, Subject: dir, Err: err}
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return &preflight.Error{Class: preflight.ErrStore, Subject: filepath.Join(dir, name), Err: err}
+	p := filepath.Join(dir, name)
+	if err := safefile.WriteAtomic(p, data, perm); err != nil {
+		return &preflight.Error{Class: preflight.ErrStore, Subject: p, Err: err}
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -322,7 +323,7 @@ func cmdAdd(c *cmdContext) error {
 	}
 	var tools map[string]string
 	if toolPins != "" {
-		data, err := readBounded(toolPins, policy.MaxDescriptorBytes)
+		data, err := safefile.ReadLimited(toolPins, policy.MaxDescriptorBytes)
 		if err != nil {
 			return err
 		}

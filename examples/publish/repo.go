@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -196,7 +197,7 @@ func delegations(top *metadata.Metadata[metadata.TargetsType]) []metadata.Delega
 }
 
 func readMetadata[T metadata.Roles](r *repo, md *metadata.Metadata[T], name string) (*metadata.Metadata[T], error) {
-	data, err := readBounded(filepath.Join(r.metadataDir(), name), maxMetadataFile)
+	data, err := safefile.ReadLimited(filepath.Join(r.metadataDir(), name), maxMetadataFile)
 	if err != nil {
 		return nil, err
 	}
@@ -205,22 +206,6 @@ func readMetadata[T metadata.Roles](r *repo, md *metadata.Metadata[T], name stri
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return out, nil
-}
-
-func readBounded(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
-	}
-	return data, nil
 }
 
 // keyFile is the n-th key file of role: ROLE.pem, then ROLE.2.pem, ...
@@ -262,7 +247,7 @@ func (r *repo) generateKey(role string, n int) (*metadata.Key, error) {
 func (r *repo) signers(role string, keyIDs []string) ([]signature.Signer, error) {
 	var out []signature.Signer
 	for n := 1; ; n++ {
-		data, err := readBounded(r.keyFile(role, n), maxKeyFile)
+		data, err := safefile.ReadLimited(r.keyFile(role, n), maxKeyFile)
 		if errors.Is(err, os.ErrNotExist) {
 			break
 		}
@@ -471,7 +456,7 @@ func (r *repo) readTarget(role, name string) ([]byte, bool, error) {
 	}
 	dir, base := path.Split(name)
 	p := filepath.Join(r.targetsDir(), filepath.FromSlash(dir), fmt.Sprintf("%x.%s", []byte(tf.Hashes["sha256"]), base))
-	data, err := readBounded(p, tf.Length)
+	data, err := safefile.ReadLimited(p, tf.Length)
 	if err != nil {
 		return nil, true, err
 	}
