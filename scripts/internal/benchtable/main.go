@@ -177,7 +177,7 @@ func short(name string) string {
 // extras lists the custom metrics of a benchmark (requests/op, MB/s).
 func (r results) extras(name string) string {
 	var out []string
-	for _, unit := range []string{"requests/op", "MB/s", "calls/s", "retained-MiB", "VmHWM-MiB", "VmHWM-setup-MiB"} {
+	for _, unit := range []string{"requests/op", "MB/s", "calls/s", "retained-MiB", "VmHWM-MiB", "VmRSS-before-MiB"} {
 		if v, _, ok := r.get(name, unit); ok {
 			out = append(out, fmt.Sprintf("%s %.4g %s", short(name), v, unit))
 		}
