@@ -65,6 +65,10 @@ type Config struct {
 	// ContainerRuntime is the docker or podman executable that runs image
 	// servers. Empty means docker, else podman, looked up in PATH.
 	ContainerRuntime string
+	// Progress, when set, is called as the bytes of every download into
+	// the store arrive (at most every 256 KiB, and once at the end). It
+	// must be safe for concurrent use and must not block.
+	Progress func(Progress)
 	// Stderr receives the server's standard error. Nil discards it.
 	Stderr io.Writer
 	// ClientOptions are passed to the mcp-go client of each Session (for
@@ -79,6 +83,16 @@ type Config struct {
 	// Logger receives one structured event per decision, finding and blocked
 	// call. Nil discards.
 	Logger *slog.Logger
+}
+
+// Progress reports one download into the store as its bytes arrive.
+type Progress struct {
+	// ID tells concurrent downloads apart within the process.
+	ID uint64
+	// Done is the number of bytes received so far; Total the expected
+	// size, or 0 when the source did not say. Final marks the last report.
+	Done, Total int64
+	Final       bool
 }
 
 // Verifier verifies and launches the servers of one policy. It is safe for
@@ -134,6 +148,9 @@ func New(cfg Config) (*Verifier, error) {
 	st, err := store.Open(cfg.StoreDir)
 	if err != nil {
 		return nil, err
+	}
+	if fn := cfg.Progress; fn != nil {
+		st = st.WithProgress(func(p store.Progress) { fn(Progress(p)) })
 	}
 	v := &Verifier{cfg: cfg, log: log, store: st, repos: map[string]*tuf.Client{}}
 	v.material = cfg.TrustedMaterial

@@ -411,3 +411,29 @@ func TestLookalikeToolWithheld(t *testing.T) {
 		t.Fatal("the look-alike tool was callable")
 	}
 }
+
+func TestDownloadProgress(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	var final []verify.Progress
+	v, err := verify.New(verify.Config{Policy: f.policy, PolicyDir: f.sc.Dir, StoreDir: filepath.Join(f.dir, "store"),
+		Progress: func(p verify.Progress) {
+			if p.Final {
+				mu.Lock()
+				final = append(final, p)
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := v.Check(context.Background(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(final) != 1 || final[0].Done != rep.Facts.Artifact.Size || final[0].Total != rep.Facts.Artifact.Size {
+		t.Fatalf("final progress reports %+v for an artifact of %d bytes", final, rep.Facts.Artifact.Size)
+	}
+}

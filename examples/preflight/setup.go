@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
+	"golang.org/x/term"
 )
 
 // commonFlags are the flags every command that verifies servers shares.
@@ -81,10 +82,15 @@ func (c *commonFlags) newVerifier(p *policy.Policy, lock *policy.Lock, stderr io
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := verify.New(verify.Config{
+	cfg := verify.Config{
 		Policy: p, PolicyDir: filepath.Dir(c.policy), Lock: lock, StoreDir: storeDir,
 		Offline: c.offline, Logger: logger, Stderr: stderr,
-	})
+		NPMRC: userNPMRC(),
+	}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		cfg.Progress = newProgressPrinter(stderr).report
+	}
+	v, err := verify.New(cfg)
 	if err != nil {
 		closeLog()
 		return nil, nil, err

@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-preflight/preflight"
@@ -39,7 +40,28 @@ import (
 // Store is a content-addressed directory. It is safe for concurrent use by
 // goroutines and by processes sharing the directory.
 type Store struct {
-	dir string
+	dir      string
+	progress func(Progress)
+}
+
+// Progress reports bytes written by one Put as they arrive: a download in
+// flight, as seen by the store.
+type Progress struct {
+	// ID tells concurrent puts apart; it is unique within the process.
+	ID uint64
+	// Done is the number of bytes written so far; Total the expected size,
+	// or 0 when unknown. Final is set on the last report of a put.
+	Done, Total int64
+	Final       bool
+}
+
+// WithProgress returns a Store on the same directory that calls fn as the
+// bytes of every Put arrive (at most every 256 KiB, and once at the end).
+// fn must be safe for concurrent use and must not block.
+func (s *Store) WithProgress(fn func(Progress)) *Store {
+	c := *s
+	c.progress = fn
+	return &c
 }
 
 // staleTemp is how old a temporary file must be before Open removes it; a
@@ -163,7 +185,13 @@ func (s *Store) Put(ctx context.Context, r io.Reader, opts PutOptions) (Entry, e
 		writers = append(writers, h)
 	}
 	limit := opts.Limit
-	n, err := io.Copy(io.MultiWriter(writers...), io.LimitReader(ctxReader{ctx, r}, limit+1))
+	var src io.Reader = io.LimitReader(ctxReader{ctx, r}, limit+1)
+	if s.progress != nil {
+		pr := &progressReader{r: src, fn: s.progress, p: Progress{ID: putIDs.Add(1), Total: max(opts.Size, 0)}}
+		defer pr.finish()
+		src = pr
+	}
+	n, err := io.Copy(io.MultiWriter(writers...), src)
 	if err != nil {
 		if file.err != nil {
 			// A full disk or a file size limit: the store failed, not the source.
@@ -292,6 +320,33 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 		w.err = err
 	}
 	return n, err
+}
+
+var putIDs atomic.Uint64
+
+// progressReader reports the bytes read through it.
+type progressReader struct {
+	r        io.Reader
+	fn       func(Progress)
+	p        Progress
+	reported int64
+}
+
+const progressStep = 256 << 10
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	n, err := pr.r.Read(b)
+	pr.p.Done += int64(n)
+	if pr.p.Done-pr.reported >= progressStep {
+		pr.reported = pr.p.Done
+		pr.fn(pr.p)
+	}
+	return n, err
+}
+
+func (pr *progressReader) finish() {
+	pr.p.Final = true
+	pr.fn(pr.p)
 }
 
 // ctxReader stops a copy when its context ends.

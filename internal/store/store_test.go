@@ -236,3 +236,33 @@ func TestOpenRefusesUnwritableStore(t *testing.T) {
 		t.Fatalf("got %v, want ErrStore", err)
 	}
 }
+
+func TestPutReportsProgress(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reports []Progress
+	s = s.WithProgress(func(p Progress) {
+		mu.Lock()
+		reports = append(reports, p)
+		mu.Unlock()
+	})
+	data := bytes.Repeat([]byte("x"), 3*progressStep+10)
+	if _, err := s.Put(context.Background(), bytes.NewReader(data), PutOptions{Limit: int64(len(data)), Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) < 4 {
+		t.Fatalf("%d reports for %d bytes", len(reports), len(data))
+	}
+	last := reports[len(reports)-1]
+	if !last.Final || last.Done != int64(len(data)) || last.Total != int64(len(data)) {
+		t.Fatalf("last report %+v", last)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Done < reports[i-1].Done || reports[i].ID != reports[0].ID {
+			t.Fatalf("reports out of order: %+v", reports)
+		}
+	}
+}
