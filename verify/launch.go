@@ -31,37 +31,23 @@ func (v *Verifier) CommandFor(ctx context.Context, server string) (*exec.Cmd, *R
 
 // command builds the command for the allowed candidate. A binary is opened
 // from the store and hashed once from the descriptor that will be executed;
-// an npm package is installed from verified tarballs and run with node.
+// the other kinds run through their runtime (node, docker, the interpreter a
+// bundle names) on verified, read-only files.
 func (v *Verifier) command(ctx context.Context, c *candidate) (*exec.Cmd, error) {
-	var cmd *exec.Cmd
-	var err error
 	switch {
 	case c.npm != nil:
-		if cmd, err = v.npmCommand(ctx, c); err != nil {
-			return nil, err
-		}
+		return v.npmCommand(ctx, c)
 	case c.oci != nil:
 		return v.ociCommand(c)
 	case c.mcpb != nil:
-		if cmd, err = v.mcpbCommand(c); err != nil {
-			return nil, err
-		}
-		// The manifest's variables first, so that the policy's win (the
-		// last value of a name counts).
-		cmd.Env = []string{}
-		for _, k := range sortedKeys(c.mcpb.Env) {
-			cmd.Env = append(cmd.Env, k+"="+c.mcpb.Env[k])
-		}
-		cmd.Env = append(cmd.Env, v.environment(c.server)...)
-		return cmd, nil
-	default:
-		f, err := v.store.Open(c.entry.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		cmd = verifiedCommand(f, c.artifact.Name, c.args)
-		cmd.Dir = os.TempDir()
+		return v.mcpbCommand(c)
 	}
+	f, err := v.store.Open(c.entry.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	cmd := verifiedCommand(f, c.artifact.Name, c.args)
+	cmd.Dir = os.TempDir()
 	cmd.Env = v.environment(c.server)
 	return cmd, nil
 }
@@ -87,12 +73,7 @@ func (v *Verifier) environment(s *policy.Server) []string {
 			env = append(env, name+"="+val)
 		}
 	}
-	keys := make([]string, 0, len(s.SetEnv))
-	for k := range s.SetEnv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(s.SetEnv) {
 		env = append(env, k+"="+s.SetEnv[k])
 	}
 	return env

@@ -117,5 +117,5 @@ func (v *Verifier) npmCommand(ctx context.Context, c *candidate) (*exec.Cmd, err
 				Hint: "node is needed to run npm servers; install Node.js or set Config.Node"}
 		}
 	}
-	return &exec.Cmd{Path: node, Args: append([]string{"node", bin}, c.args...), Dir: dir}, nil
+	return &exec.Cmd{Path: node, Args: append([]string{"node", bin}, c.args...), Dir: dir, Env: v.environment(c.server)}, nil
 }

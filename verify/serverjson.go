@@ -157,6 +157,12 @@ func (v *Verifier) mcpbCommand(c *candidate) (*exec.Cmd, error) {
 		}
 		path = p
 	}
-	cmd := &exec.Cmd{Path: path, Args: append([]string{l.Command}, c.args...), Dir: l.Dir}
+	cmd := &exec.Cmd{Path: path, Args: append([]string{l.Command}, c.args...), Dir: l.Dir, Env: []string{}}
+	// The manifest's variables first, so that the policy's win (the last
+	// value of a name counts).
+	for _, k := range sortedKeys(l.Env) {
+		cmd.Env = append(cmd.Env, k+"="+l.Env[k])
+	}
+	cmd.Env = append(cmd.Env, v.environment(c.server)...)
 	return cmd, nil
 }
