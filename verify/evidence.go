@@ -290,6 +290,15 @@ func evBindArtifact(c EvidenceCheck, sb *sgbundle.Bundle, subject string) (sgver
 	if err := json.Unmarshal(payload, st); err != nil {
 		return sgverify.ArtifactDigest{}, nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: subject, Expected: "an in-toto statement", Found: "invalid JSON", Err: err}
 	}
+	digests := 0
+	for _, s := range st.Subject {
+		digests += len(s.Digest)
+	}
+	if digests == 0 {
+		// Nothing to bind the artifact to (and no algorithm to name below).
+		return sgverify.ArtifactDigest{}, nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: subject,
+			Expected: "an in-toto statement whose subject carries a digest", Found: fmt.Sprintf("%d subjects without digests", len(st.Subject))}
+	}
 	common := map[string]bool{}
 	var found []string
 	for _, s := range st.Subject {
