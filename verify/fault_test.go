@@ -69,7 +69,7 @@ var faultScripts = map[string]struct {
 
 // handshakeTimeout bounds the script servers' handshakes; the quick
 // failures must come well before it.
-const handshakeTimeout = 3 * time.Second
+const handshakeTimeout = 2 * time.Second
 
 type scriptFixture struct {
 	*fixture
