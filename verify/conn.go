@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -33,22 +34,33 @@ func (v *Verifier) start(ctx context.Context, c *candidate) (*process, error) {
 		closeExtra(cmd)
 		return nil, launchErr(subject, err, "")
 	}
-	stdout, err := cmd.StdoutPipe()
+	// Not StdoutPipe: Wait closes that pipe as soon as the process exits,
+	// which could cut off the last messages a dying server wrote. This
+	// read end belongs to the relay, which sees EOF after the last byte.
+	stdout, childOut, err := os.Pipe()
 	if err != nil {
+		stdin.Close()
 		closeExtra(cmd)
 		return nil, launchErr(subject, err, "")
 	}
+	cmd.Stdout = childOut
 	cmd.Stderr = v.cfg.Stderr
 	setProcessGroup(cmd)
 	err = cmd.Start()
 	closeExtra(cmd) // the child holds its own copy of the verified descriptor
+	childOut.Close()
 	if err != nil {
+		stdin.Close()
+		stdout.Close()
 		return nil, launchErr(subject, err, "the verified artifact could not be executed on this platform")
 	}
 	p := &process{cmd: cmd, stdin: stdin, stdout: stdout, exited: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
+		// A child the server left behind may hold its stdout open; give the
+		// relay a moment to read what the server wrote, then end it.
+		time.AfterFunc(2*time.Second, func() { stdout.Close() })
 	}()
 	return p, nil
 }
