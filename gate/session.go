@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/canonical"
@@ -143,16 +144,22 @@ func (g *Gate) Run(ctx context.Context, hostIn io.Reader, hostOut io.Writer, ser
 		toHost:   map[int64]json.RawMessage{},
 	}
 	var wg sync.WaitGroup
-	start := func(r io.Reader, handle func(*jsonrpc.Message), side string) {
-		run := func() { s.read(r, handle, side) }
+	serverDone := make(chan struct{})
+	start := func(r io.Reader, handle func(*jsonrpc.Message), side string, done chan struct{}) {
+		run := func() {
+			s.read(r, handle, side)
+			if done != nil {
+				close(done)
+			}
+		}
 		if _, ok := r.(io.Closer); ok {
 			wg.Go(run)
 		} else {
 			go run()
 		}
 	}
-	start(hostIn, s.fromHost, "host")
-	start(serverIn, s.fromServer, "server")
+	start(hostIn, s.fromHost, "host", nil)
+	start(serverIn, s.fromServer, "server", serverDone)
 	wg.Go(s.refresh)
 
 	select {
@@ -185,7 +192,20 @@ func (g *Gate) Run(ctx context.Context, hostIn io.Reader, hostOut io.Writer, ser
 		}
 		defer func() { <-answered }() // the stream is closed below, so this returns
 	}
-	for _, c := range []any{serverOut, serverIn, hostOut, hostIn} {
+	// The server's input is closed first, and its output read (and
+	// dropped) until it ends or a grace period passes: a server still
+	// writing when its output is closed under it dies of a broken pipe.
+	if c, ok := serverOut.(io.Closer); ok {
+		c.Close()
+		if ctx.Err() == nil {
+			select {
+			case <-serverDone:
+			case <-time.After(shutdownGrace):
+			case <-ctx.Done():
+			}
+		}
+	}
+	for _, c := range []any{serverIn, hostOut, hostIn} {
 		if c, ok := c.(io.Closer); ok {
 			c.Close()
 		}
@@ -196,6 +216,10 @@ func (g *Gate) Run(ctx context.Context, hostIn io.Reader, hostOut io.Writer, ser
 	}
 	return cause
 }
+
+// shutdownGrace is how long Run keeps reading a server's output after
+// closing its input at the end of a session.
+const shutdownGrace = 2 * time.Second
 
 func (s *session) stop(err error) {
 	s.stopOnce.Do(func() {
@@ -239,10 +263,15 @@ func (s *session) read(r io.Reader, handle func(*jsonrpc.Message), side string) 
 	rd := jsonrpc.NewReader(r, s.cfg.MaxMessageBytes)
 	for {
 		msg, err := rd.Read()
+		var fe *jsonrpc.FrameError
 		if s.stopped() {
+			// After the session ends the server's output is drained, not
+			// relayed, until it ends or Run closes it (see Run).
+			if side == "server" && (err == nil || errors.As(err, &fe)) {
+				continue
+			}
 			return
 		}
-		var fe *jsonrpc.FrameError
 		switch {
 		case err == nil:
 			handle(msg)
