@@ -370,18 +370,21 @@ func checkBin(m map[string]string) (map[string]string, error) {
 	if len(m) > 1024 {
 		return nil, fmt.Errorf("%d bin entries", len(m))
 	}
+	out := make(map[string]string, len(m))
 	for cmd, p := range m {
 		if cmd == "" || strings.ContainsAny(cmd, "/\\\x00") || cmd == "." || cmd == ".." {
 			return nil, fmt.Errorf("invalid command name %q", cmd)
 		}
-		if _, ok := cleanRel(p); !ok {
+		clean, ok := cleanRel(p)
+		if !ok {
 			return nil, fmt.Errorf("bin %q is not a path inside the package", p)
 		}
+		out[cmd] = clean // "./bin/x.js" and "bin/x.js/" name the same file
 	}
-	if len(m) == 0 {
+	if len(out) == 0 {
 		return nil, nil
 	}
-	return m, nil
+	return out, nil
 }
 
 // cleanRel cleans a slash-separated relative path and reports whether it
