@@ -184,8 +184,23 @@ func parseRange(s string) (versionRange, error) {
 	return r, nil
 }
 
+// joinOperators joins a field that is only an operator ("^", ">=", "<") to
+// the version after it: npm allows space between them (">= 2.1.2 < 3").
+func joinOperators(fields []string) []string {
+	out := fields[:0:0]
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if strings.Trim(f, "<>=~^") == "" && i+1 < len(fields) && fields[i+1] != "-" {
+			f += fields[i+1]
+			i++
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 func parseComparatorSet(s string) ([]comparator, error) {
-	fields := strings.Fields(s)
+	fields := joinOperators(strings.Fields(s))
 	if len(fields) == 0 {
 		return []comparator{{op: ">=", v: semver{}}}, nil // any release
 	}

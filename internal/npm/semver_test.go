@@ -15,6 +15,9 @@ func TestRangeContains(t *testing.T) {
 		out []string
 	}{
 		{"1.2.3", []string{"1.2.3"}, []string{"1.2.4", "1.2.3-beta"}},
+		{">= 2.1.2 < 3.0.0", []string{"2.1.2", "2.9.0"}, []string{"2.1.1", "3.0.0"}}, // safer-buffer's range: space after operators
+		{"^ 2.1.0", []string{"2.1.0", "2.5.0"}, []string{"3.0.0", "2.0.9"}},
+		{"~ 2.1.0", []string{"2.1.0", "2.1.9"}, []string{"2.2.0"}},
 		{"=v1.2.3", []string{"1.2.3"}, []string{"1.2.2"}},
 		{"^1.2.3", []string{"1.2.3", "1.9.0"}, []string{"1.2.2", "2.0.0", "2.0.0-0", "1.3.0-beta"}},
 		{"^0.2.3", []string{"0.2.3", "0.2.9"}, []string{"0.3.0", "0.2.2"}},
