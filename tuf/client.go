@@ -228,6 +228,9 @@ func (c *Client) refresh(ctx context.Context) (*session, error) {
 		c.mu.Lock()
 		c.flight = nil
 		if f.err == nil {
+			if c.current != nil {
+				f.s.adopt(c.current)
+			}
 			c.current = f.s
 		}
 		c.mu.Unlock()
@@ -249,6 +252,32 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 		return s, nil
 	}
 	return c.refresh(ctx)
+}
+
+// adopt takes over the delegated roles prev has verified when nothing
+// changed since: the same snapshot version means the same targets.json and
+// the same delegated role versions, so their signatures were checked against
+// the same keys. Without it every refresh would parse and verify each
+// publisher's role again on its next lookup, which is most of the cost of
+// checking many servers with one client. Expiry is still checked on use.
+func (s *session) adopt(prev *session) {
+	if prev == s {
+		return
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, cur := prev.trusted, s.trusted
+	if old.Snapshot == nil || cur.Snapshot == nil || old.Snapshot.Signed.Version != cur.Snapshot.Signed.Version ||
+		old.Root.Signed.Version != cur.Root.Signed.Version {
+		return
+	}
+	for role, md := range old.Targets {
+		if _, ok := cur.Targets[role]; !ok {
+			cur.Targets[role] = md
+		}
+	}
 }
 
 func (s *session) expired(now time.Time) bool {

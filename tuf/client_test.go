@@ -461,3 +461,30 @@ func TestTerminatingDelegation(t *testing.T) {
 		t.Fatalf("found in %q", tg.SignedBy)
 	}
 }
+
+// TestRefreshKeepsVerifiedRoles: a refresh with nothing new keeps the
+// delegated roles already verified, and one with a new snapshot drops them.
+func TestRefreshKeepsVerifiedRoles(t *testing.T) {
+	f := newFixture(t, verifytest.TUFOptions{})
+	must(t, f.repo.Delegate("acme", []string{"acme/*"}, 1, 1, false))
+	must(t, f.repo.AddDelegatedTarget("acme", "acme/x.json", []byte("{}")))
+	must(t, f.repo.Publish())
+	ctx := context.Background()
+	c := newClient(t, f.config(t))
+	if _, err := c.Target(ctx, "acme/x.json"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, c.Refresh(ctx))
+	if got := tuf.LoadedRoles(c); !slices.Equal(got, []string{"acme"}) {
+		t.Fatalf("after a refresh with nothing new the verified roles are %q, want [acme]", got)
+	}
+	must(t, f.repo.AddDelegatedTarget("acme", "acme/y.json", []byte("{}")))
+	must(t, f.repo.Publish())
+	must(t, c.Refresh(ctx))
+	if got := tuf.LoadedRoles(c); len(got) != 0 {
+		t.Fatalf("after a new snapshot the roles %q were kept", got)
+	}
+	if _, err := c.Target(ctx, "acme/y.json"); err != nil {
+		t.Fatalf("the new target is not found: %v", err)
+	}
+}
