@@ -244,9 +244,12 @@ func TestRunRealNPMServer(t *testing.T) {
 	// start runs preflight run under the go-sdk client. It returns the
 	// session (nil when the connection failed), the command, its standard
 	// error and the connection error.
-	start := func(t *testing.T, pol, lock, store string) (*mcp.ClientSession, *exec.Cmd, *syncBuffer, error) {
+	start := func(t *testing.T, pol, lock, store string, selector ...string) (*mcp.ClientSession, *exec.Cmd, *syncBuffer, error) {
 		t.Helper()
-		cmd := exec.Command(bin, "run", "--policy", pol, "--lock", lock, "--store", store, "--offline", "--server", "everything")
+		if len(selector) == 0 {
+			selector = []string{"--server", "everything"}
+		}
+		cmd := exec.Command(bin, append([]string{"run", "--policy", pol, "--lock", lock, "--store", store, "--offline"}, selector...)...)
 		stderr := &syncBuffer{}
 		cmd.Stderr = stderr
 		client := mcp.NewClient(&mcp.Implementation{Name: "everything-test", Version: "1"}, nil)
@@ -333,6 +336,26 @@ func TestRunRealNPMServer(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("stderr does not contain %q:\n%s", want, out)
 			}
+		}
+	})
+
+	// The line an MCP client configuration has: preflight recognises the
+	// package npx would fetch and runs the verified one from the store
+	// instead of running npx.
+	t.Run("as an npx command line", func(t *testing.T) {
+		reg, root := fx.serveEverything(t)
+		pol, lock := fx.writeEverythingPolicy(t, reg, root)
+		cs, _, stderr, err := start(t, pol, lock, t.TempDir(), "--", "npx", "-y", everythingPackage+"@"+everythingVersion, "stdio")
+		if err != nil {
+			t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "via npx"}})
+		if err != nil || toolResultText(res) != "Echo: via npx" {
+			t.Fatalf("echo: %+v, %v\nstderr:\n%s", res, err, stderr.String())
+		}
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: everythingDenied[0], Arguments: map[string]any{}}); err == nil {
+			t.Fatalf("the denied %s was callable", everythingDenied[0])
 		}
 	})
 
