@@ -21,6 +21,12 @@ import (
 // container runtime is a stand-in docker that records its arguments and
 // then runs the test binary as the server.
 func newOCIFixture(t *testing.T, signer *verifytest.Identity, pin bool) (v *verify.Verifier, record string, reg *verifytest.OCIRegistry, digest string) {
+	return newOCIFixtureFrom(t, signer, pin, false)
+}
+
+// newOCIFixtureFrom is newOCIFixture; with viaServerJSON the policy names
+// the image through an MCP registry server.json instead of an oci source.
+func newOCIFixtureFrom(t *testing.T, signer *verifytest.Identity, pin, viaServerJSON bool) (v *verify.Verifier, record string, reg *verifytest.OCIRegistry, digest string) {
 	t.Helper()
 	dir := t.TempDir()
 	sc, err := verifytest.NewScenario(filepath.Join(dir, "scenario"))
@@ -71,6 +77,15 @@ func newOCIFixture(t *testing.T, signer *verifytest.Identity, pin bool) (v *veri
 	if pin {
 		digestLine = "        digest: " + digest + "\n"
 	}
+	source := fmt.Sprintf("      oci:\n        image: %s/acme/weather:1.0.0\n%s", reg.Host(), digestLine)
+	if viaServerJSON {
+		serverJSON := fmt.Sprintf(`{"name":"io.github.acme/weather","version":"1.0.0","description":"Weather",
+		  "packages":[{"registryType":"oci","identifier":"%s/acme/weather","version":"1.0.0","transport":{"type":"stdio"}}]}`, reg.Host())
+		if err := os.WriteFile(filepath.Join(sc.Dir, "server.json"), []byte(serverJSON), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		source = "      server_json:\n        path: server.json\n        package: oci\n"
+	}
 	pol := fmt.Sprintf(`version: 1
 trust:
   sigstore:
@@ -78,8 +93,6 @@ trust:
 servers:
   weather:
     source:
-      oci:
-        image: %s/acme/weather:1.0.0
 %s    env: [WEATHER_TOKEN]
     signers:
       - issuer: %s
@@ -90,7 +103,7 @@ servers:
     tools:
       pin: none
       allow: ["get_*"]
-`, reg.Host(), digestLine, sc.Identity.Issuer, sc.Identity.Subject, verifytest.ScenarioPublisher)
+`, source, sc.Identity.Issuer, sc.Identity.Subject, verifytest.ScenarioPublisher)
 	p, err := policy.Parse("oci.yaml", []byte(pol))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +117,13 @@ servers:
 }
 
 func TestOCIImageRunsByDigest(t *testing.T) {
-	v, record, reg, digest := newOCIFixture(t, nil, true)
+	for _, viaServerJSON := range []bool{false, true} {
+		t.Run(fmt.Sprintf("server.json=%v", viaServerJSON), func(t *testing.T) { testOCIRunsByDigest(t, viaServerJSON) })
+	}
+}
+
+func testOCIRunsByDigest(t *testing.T, viaServerJSON bool) {
+	v, record, reg, digest := newOCIFixtureFrom(t, nil, true, viaServerJSON)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := v.Launch(ctx, "weather")

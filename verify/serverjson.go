@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -105,10 +106,13 @@ func (v *Verifier) resolveServerJSON(ctx context.Context, s *policy.Server) (*ca
 		if ms, err = mcpb.SourceFromPackage(raw); err == nil {
 			c, err = v.resolveMCPB(ctx, &eff, ms)
 		}
+	case "oci":
+		eff.Source.OCI = &policy.OCISource{Image: imageReference(pkg)}
+		c, err = v.resolveOCI(ctx, &eff)
 	default:
 		return nil, &preflight.Error{Class: preflight.ErrConfig, Subject: "server.json " + desc.Name,
-			Expected: "an npm or mcpb package", Found: "registry type " + pkg.RegistryType,
-			Hint: "this version launches npm and mcpb packages from server.json"}
+			Expected: "an npm, oci or mcpb package", Found: "registry type " + pkg.RegistryType,
+			Hint: "this version launches npm, oci and mcpb packages from server.json"}
 	}
 	if err != nil {
 		return nil, err
@@ -165,4 +169,22 @@ func (v *Verifier) mcpbCommand(c *candidate) (*exec.Cmd, error) {
 	}
 	cmd.Env = append(cmd.Env, v.environment(c.server)...)
 	return cmd, nil
+}
+
+// imageReference builds an image reference from a server.json oci package:
+// the identifier as it is when it names its registry host and tag or
+// digest, otherwise completed with registryBaseUrl's host and the version.
+func imageReference(pkg *registryPackage) string {
+	image := pkg.Identifier
+	first, _, hasSlash := strings.Cut(image, "/")
+	if pkg.RegistryBaseURL != "" && (!hasSlash || !strings.ContainsAny(first, ".:")) {
+		if u, err := url.Parse(pkg.RegistryBaseURL); err == nil && u.Host != "" {
+			image = u.Host + "/" + image
+		}
+	}
+	last := image[strings.LastIndex(image, "/")+1:]
+	if pkg.Version != "" && !strings.ContainsAny(last, ":@") {
+		image += ":" + pkg.Version
+	}
+	return image
 }
