@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mcp-preflight/preflight"
 )
@@ -97,7 +98,7 @@ func (p *Provenance) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-var platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
+var platformRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`) })
 
 // ParseDescriptor reads a server descriptor. It is lenient on the registry
 // part of server.json, which evolves (unknown members are ignored), and
@@ -157,7 +158,7 @@ func (t *DescriptorTrust) check() error {
 	}
 	seen := map[string]bool{}
 	for i, a := range t.Artifacts {
-		if a.Platform != "any" && !platformRE.MatchString(a.Platform) {
+		if a.Platform != "any" && !platformRE().MatchString(a.Platform) {
 			return fmt.Errorf("artifacts[%d].platform: %q is neither os/arch nor any", i, a.Platform)
 		}
 		if seen[a.Platform] {

@@ -146,7 +146,7 @@ func ParseLock(data []byte) (*Lock, error) {
 	}
 	for _, name := range sortedKeys(l.Servers) {
 		e := l.Servers[name]
-		if !serverNameRE.MatchString(name) {
+		if !serverNameRE().MatchString(name) {
 			return fail(fmt.Errorf("invalid server name %q", name))
 		}
 		if e == nil {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -89,7 +90,7 @@ func Lint(filename string, data []byte) []Problem {
 	return problems
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 func parse(filename string, data []byte) (*Policy, []Problem) {
 	d := &decoder{file: filename, pos: map[string]position{}, keyPos: map[string]position{}, present: map[string]bool{}, bad: map[string]bool{}}
@@ -142,7 +143,7 @@ func parse(filename string, data []byte) (*Policy, []Problem) {
 
 func yamlProblem(file string, err error) Problem {
 	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return Problem{File: file, Line: line, Message: "YAML syntax: " + m[2]}
 	}
@@ -215,10 +216,10 @@ func joinField(path, name string) string {
 	return path + "." + name
 }
 
-var simpleKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var simpleKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 func joinKey(path, key string) string {
-	if simpleKey.MatchString(key) {
+	if simpleKey().MatchString(key) {
 		return joinField(path, key)
 	}
 	return path + "[" + strconv.Quote(key) + "]"

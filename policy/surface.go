@@ -4,6 +4,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,7 +40,7 @@ type SurfaceVerdict struct {
 	Findings []Finding `json:"findings,omitempty"`
 }
 
-var standardName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+var standardName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`) })
 
 // EvaluateSurface decides which items of one kind ("tool", "prompt" or
 // "resource") reach the model. pins are the pinned digests by name (see
@@ -232,7 +233,7 @@ func checkItemName(kind, name string, nonstandard bool) string {
 			return "the name holds control, format or space characters"
 		}
 	}
-	if kind != KindResource && !nonstandard && !standardName.MatchString(name) {
+	if kind != KindResource && !nonstandard && !standardName().MatchString(name) {
 		return "the name does not follow the MCP tool-name rules (1 to 128 of A-Z a-z 0-9 _ - .)"
 	}
 	return ""

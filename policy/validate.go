@@ -12,6 +12,7 @@ import (
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // issue is a problem with one field of a value, relative to the value.
@@ -37,12 +38,16 @@ func (d *decoder) report(path string, issues []issue) {
 }
 
 var (
-	serverNameRE = regexp.MustCompile(`^[A-Za-z0-9._/@-]{1,128}$`)
-	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,255}$`)
-	repoRE       = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
-	npmNameRE    = regexp.MustCompile(`^(@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*$`)
-	semverRE     = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
-	hexRE        = regexp.MustCompile(`^[0-9a-f]+$`)
+	serverNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._/@-]{1,128}$`) })
+	envNameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,255}$`) })
+	repoRE       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`) })
+	npmNameRE    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*$`)
+	})
+	semverRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+	})
+	hexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]+$`) })
 )
 
 func (d *decoder) validatePolicy(p *Policy) {
@@ -73,7 +78,7 @@ func (d *decoder) validatePolicy(p *Policy) {
 	}
 	for _, name := range sortedKeys(p.Trust.Repositories) {
 		rp := joinKey("trust.repositories", name)
-		if !serverNameRE.MatchString(name) {
+		if !serverNameRE().MatchString(name) {
 			d.errorf(rp, "repository name %q must be 1 to 128 characters of A-Z a-z 0-9 . _ / @ -", name)
 		}
 		d.report(rp, repositoryIssues(p.Trust.Repositories[name]))
@@ -90,7 +95,7 @@ func (d *decoder) validatePolicy(p *Policy) {
 	}
 	for _, name := range sortedKeys(p.Servers) {
 		sp := joinKey("servers", name)
-		if !serverNameRE.MatchString(name) {
+		if !serverNameRE().MatchString(name) {
 			d.problemAt(d.keyPos[sp], "%s: server name %q must be 1 to 128 characters of A-Z a-z 0-9 . _ / @ -", displayPath(sp), name)
 		}
 		d.validateServer(p, p.Servers[name], sp)
@@ -145,13 +150,13 @@ func (d *decoder) validateServer(p *Policy, s *Server, sp string) {
 		switch {
 		case n.Package == "":
 			d.errorf(sp+".source.npm.package", "required")
-		case len(n.Package) > 214 || !npmNameRE.MatchString(n.Package):
+		case len(n.Package) > 214 || !npmNameRE().MatchString(n.Package):
 			d.errorf(sp+".source.npm.package", "%q is not a valid npm package name", n.Package)
 		}
 		switch {
 		case n.Version == "":
 			d.errorf(sp+".source.npm.version", "required: an exact version such as 1.2.3")
-		case !semverRE.MatchString(n.Version):
+		case !semverRE().MatchString(n.Version):
 			d.errorf(sp+".source.npm.version", "%q is not an exact version; ranges and dist-tags are refused", n.Version)
 		}
 		if n.Registry != "" {
@@ -209,12 +214,12 @@ func (d *decoder) validateServer(p *Policy, s *Server, sp string) {
 
 	// Environment.
 	for i, e := range s.Env {
-		if !envNameRE.MatchString(e) {
+		if !envNameRE().MatchString(e) {
 			d.errorf(joinIndex(sp+".env", i), "%q is not an environment variable name", e)
 		}
 	}
 	for _, k := range sortedKeys(s.SetEnv) {
-		if !envNameRE.MatchString(k) {
+		if !envNameRE().MatchString(k) {
 			d.errorf(joinKey(sp+".set_env", k), "%q is not an environment variable name", k)
 		}
 		for _, e := range s.Env {
@@ -401,7 +406,7 @@ func signerIssues(s Signer) []issue {
 			}
 		}
 	}
-	if s.Repository != "" && !repoRE.MatchString(s.Repository) {
+	if s.Repository != "" && !repoRE().MatchString(s.Repository) {
 		out = append(out, issue{"repository", fmt.Sprintf("%q is not OWNER/NAME", s.Repository)})
 	}
 	switch s.Runner {
@@ -427,7 +432,7 @@ func provenanceIssues(p *Provenance) []issue {
 			out = append(out, issue{fmt.Sprintf("predicate_types[%d]", i), "empty predicate type"})
 		}
 	}
-	if p.Repository != "" && !repoRE.MatchString(p.Repository) {
+	if p.Repository != "" && !repoRE().MatchString(p.Repository) {
 		out = append(out, issue{"repository", fmt.Sprintf("%q is not OWNER/NAME", p.Repository)})
 	}
 	for i, r := range p.RefPatterns {
@@ -538,7 +543,7 @@ func checkDigest(d string, algs ...string) string {
 	if ok {
 		for _, a := range algs {
 			if a == alg {
-				if len(hexPart) != want[a] || !hexRE.MatchString(hexPart) {
+				if len(hexPart) != want[a] || !hexRE().MatchString(hexPart) {
 					return fmt.Sprintf("%q: a %s digest is %d lower-case hex digits", d, a, want[a])
 				}
 				return ""
