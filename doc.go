@@ -6,8 +6,9 @@
 // # Verifying servers
 //
 // A host builds a verify.Verifier from a policy and calls Check (dry run),
-// Launch (verified start returning a gated session) or CommandFor (an
-// unstarted command for hosts on other MCP SDKs).
+// Connect (a verified start, returning the gated stdio any MCP SDK runs on),
+// mcpgo.Launch in package verify/mcpgo (the same with an initialized mcp-go
+// client) or CommandFor (an unstarted command of the verified bytes).
 //
 // # Errors
 //

@@ -57,13 +57,13 @@ func plainClient(b *testing.B, exe string) *client.Client {
 func BenchmarkLaunchWarm(b *testing.B) {
 	v, _ := benchFixture(b)
 	ctx := context.Background()
-	s, err := v.Launch(ctx, "weather") // warm the store and the trust root
+	s, err := launch(ctx, v, "weather") // warm the store and the trust root
 	if err != nil {
 		b.Fatal(err)
 	}
 	s.Close()
 	for b.Loop() {
-		s, err := v.Launch(ctx, "weather")
+		s, err := launch(ctx, v, "weather")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func benchCall(b *testing.B, c *client.Client) {
 // BenchmarkCallGated is a tools/call round trip through the gate.
 func BenchmarkCallGated(b *testing.B) {
 	v, _ := benchFixture(b)
-	s, err := v.Launch(context.Background(), "weather")
+	s, err := launch(context.Background(), v, "weather")
 	if err != nil {
 		b.Fatal(err)
 	}

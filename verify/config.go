@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/mcp-preflight/preflight"
@@ -71,10 +70,8 @@ type Config struct {
 	Progress func(Progress)
 	// Stderr receives the server's standard error. Nil discards it.
 	Stderr io.Writer
-	// ClientOptions are passed to the mcp-go client of each Session (for
-	// example a sampling handler).
-	ClientOptions []client.ClientOption
-	// HandshakeTimeout bounds initialize and the first listing. Default 20s.
+	// HandshakeTimeout bounds initialize and the first listing in Inspect
+	// and in the SDK adapters (verify/mcpgo). Default 20s.
 	HandshakeTimeout time.Duration
 	// MaxArtifactBytes bounds artifacts read from files. Default 1 GiB.
 	MaxArtifactBytes int64
@@ -137,7 +134,6 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.StoreDir, "cache")
 	}
-	cfg.ClientOptions = append([]client.ClientOption(nil), cfg.ClientOptions...)
 	if cfg.Environ != nil {
 		cfg.Environ = append([]string(nil), cfg.Environ...)
 	}

@@ -10,7 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/gate"
+	"github.com/mcp-preflight/preflight/internal/canonical"
+	"github.com/mcp-preflight/preflight/policy"
 )
 
 // process is a started, verified server whose stdio is not yet relayed.
@@ -100,6 +103,8 @@ type Conn struct {
 	proc   *process
 	cancel context.CancelFunc
 	relay  chan error // Gate.Run's result, kept for every reader
+	// handshake is the Verifier's HandshakeTimeout.
+	handshake time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +133,7 @@ func (v *Verifier) connect(ctx context.Context, c *candidate, rep *Report) (*Con
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	hostInR, hostInW := io.Pipe()   // host → gate
 	hostOutR, hostOutW := io.Pipe() // gate → host
-	conn := &Conn{Report: rep, r: hostOutR, w: hostInW, gate: g, proc: p, cancel: cancel, relay: make(chan error, 1)}
+	conn := &Conn{Report: rep, r: hostOutR, w: hostInW, gate: g, proc: p, cancel: cancel, relay: make(chan error, 1), handshake: v.cfg.HandshakeTimeout}
 	go func() {
 		err := g.Run(sctx, hostInR, hostOutW, p.stdout, p.stdin)
 		hostOutW.CloseWithError(io.EOF)
@@ -213,4 +218,54 @@ func closeExtra(cmd *exec.Cmd) {
 	for _, f := range cmd.ExtraFiles {
 		f.Close()
 	}
+}
+
+// HandshakeTimeout is how long the Verifier's configuration allows the MCP
+// handshake and first listing to take.
+func (c *Conn) HandshakeTimeout() time.Duration { return c.handshake }
+
+// Diagnose explains an error a host's MCP client met during the handshake
+// step (initialize, tools/list): the server died (preflight.ErrLaunch), the
+// gate ended the session (its own error), or nothing answered in time
+// (preflight.ErrTimeout).
+func (c *Conn) Diagnose(ctx context.Context, step string, err error) error {
+	subject := "server " + c.Report.Server
+	// A server that closed its output is usually exiting; give the exit a
+	// moment to be reaped so the error says the server died, not the pipe.
+	rerr, relayDone := c.relayResult()
+	grace := time.After(0)
+	if relayDone {
+		grace = time.After(500 * time.Millisecond)
+	}
+	select {
+	case <-c.Done():
+		return &preflight.Error{Class: preflight.ErrLaunch, Subject: subject, Err: errors.Join(err, c.proc.waitErr),
+			Hint: "the server exited during " + step + "; run it by hand to see its error output"}
+	case <-grace:
+	}
+	if relayDone && rerr != nil {
+		return rerr
+	}
+	if ctx.Err() != nil {
+		return &preflight.Error{Class: preflight.ErrTimeout, Subject: subject, Err: err,
+			Hint: "the server did not answer " + step + " in time; it may not speak MCP over stdio"}
+	}
+	return launchErr(subject, err, "the server failed the MCP handshake at "+step)
+}
+
+// RecordSurface completes the report with what the gate has listed and
+// decided, and the digest of the server's instructions (empty when it gave
+// none). Hosts call it after their client's first listing.
+func (c *Conn) RecordSurface(instructions string) {
+	snap := c.gate.Surface()
+	rep := c.Report
+	rep.Surface = surfaceReport(snap)
+	prev := rep.Facts.Surface
+	if instructions != "" {
+		if prev == nil {
+			prev = &policy.SurfaceFacts{}
+		}
+		prev.Instructions = canonical.InstructionsDigest(instructions)
+	}
+	rep.Facts.Surface = surfaceFacts(snap, prev)
 }

@@ -14,13 +14,16 @@
 // artifact in the content-addressed store, checked against the digest signed
 // in the TUF targets metadata or pinned in the policy. Verify checks every
 // Sigstore bundle against the trusted material and the policy's signers and
-// yields policy.Facts. Decide is policy.Evaluate. Launch starts exactly the
+// yields policy.Facts. Decide is policy.Evaluate. The launch starts exactly the
 // bytes that were hashed, and the gate (package gate) filters the server's
 // tools, prompts and resources before the host sees them.
 //
-// Check stops after decide; CommandFor returns the unstarted command for hosts
-// on other MCP SDKs; Launch goes all the way and returns a Session with a
-// gated mcp-go client.
+// Check stops after decide. Connect goes all the way and returns the host's
+// end of the gated stdio, on which any MCP SDK runs; package verify/mcpgo
+// builds an initialized mcp-go session on it. Proxy relays a host's own
+// streams through the gate (the preflight run command), Inspect lists a
+// server's surface for a lockfile, and CommandFor returns the unstarted
+// command of the verified bytes. This package links no MCP SDK.
 //
 // # Check to use
 //
@@ -41,5 +44,5 @@
 // # Concurrency
 //
 // A Verifier is safe for concurrent use; several processes may share one
-// store directory. A Session is safe for concurrent use by the host.
+// store directory. A Conn is safe for concurrent use by the host.
 package verify

@@ -155,7 +155,7 @@ func TestHandshakeFaultsEndTheServer(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				start := time.Now()
-				sess, err := sf.v.Launch(context.Background(), name)
+				sess, err := launch(context.Background(), sf.v, name)
 				elapsed := time.Since(start)
 				if sess != nil {
 					sess.Close()
@@ -229,7 +229,7 @@ func TestArtifactDownloadFaultsRunNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.fault(f.sc.Repo, pub.Artifact, script)
-			sess, err := v.Launch(context.Background(), "touch")
+			sess, err := launch(context.Background(), v, "touch")
 			if sess != nil {
 				sess.Close()
 			}

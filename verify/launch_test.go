@@ -109,7 +109,7 @@ func TestLaunchFaultsAreReaped(t *testing.T) {
 	for mode, want := range modes {
 		t.Run(mode, func(t *testing.T) {
 			base := runtime.NumGoroutine()
-			_, err := v.Launch(context.Background(), mode)
+			_, err := launch(context.Background(), v, mode)
 			if !errors.Is(err, want) || !errors.Is(err, preflight.ErrOperational) {
 				t.Fatalf("got %v, want %v", err, want)
 			}
@@ -137,7 +137,7 @@ func TestConcurrentLaunchesShareVerifierAndStore(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := v.Launch(ctx, "weather")
+			s, err := launch(ctx, v, "weather")
 			if err != nil {
 				errs <- fmt.Errorf("launch %d: %w", i, err)
 				return

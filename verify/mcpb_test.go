@@ -106,7 +106,7 @@ func TestMCPBFromServerJSON(t *testing.T) {
 	v, _ := newMCPBFixture(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := v.Launch(ctx, "weather")
+	s, err := launch(ctx, v, "weather")
 	if err != nil {
 		t.Fatal(err)
 	}

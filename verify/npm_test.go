@@ -155,7 +155,7 @@ func TestNPMServerRunsFromVerifiedInstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	v := f.verifier(t)
-	s, err := v.Launch(ctx, "echo")
+	s, err := launch(ctx, v, "echo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestNPMServerRunsFromVerifiedInstall(t *testing.T) {
 
 	// A second launch with a warm store downloads no tarball.
 	before := f.registry.Requests().Tarballs
-	s2, err := f.verifier(t).Launch(ctx, "echo")
+	s2, err := launch(ctx, f.verifier(t), "echo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestNPMRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.registry.TamperTarball("shout", "1.2.0", evil)
-		_, err = f.verifier(t).Launch(context.Background(), "echo")
+		_, err = launch(context.Background(), f.verifier(t), "echo")
 		if !errors.Is(err, preflight.ErrTampered) {
 			t.Fatalf("got %v, want ErrTampered", err)
 		}

@@ -126,7 +126,7 @@ func testOCIRunsByDigest(t *testing.T, viaServerJSON bool) {
 	v, record, reg, digest := newOCIFixtureFrom(t, nil, true, viaServerJSON)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := v.Launch(ctx, "weather")
+	s, err := launch(ctx, v, "weather")
 	if err != nil {
 		t.Fatal(err)
 	}

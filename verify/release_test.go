@@ -95,7 +95,7 @@ func TestReleaseBinaryLaunch(t *testing.T) {
 			v, _ := newReleaseFixture(t, nil, archive)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			s, err := v.Launch(ctx, "weather")
+			s, err := launch(ctx, v, "weather")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
+	"github.com/mcp-preflight/preflight/verify/mcpgo"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
 
@@ -136,7 +137,7 @@ func (f *fixture) verifier(t *testing.T, store string) *verify.Verifier {
 	return v
 }
 
-func callTool(ctx context.Context, s *verify.Session, name string) (*mcp.CallToolResult, error) {
+func callTool(ctx context.Context, s *mcpgo.Session, name string) (*mcp.CallToolResult, error) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = name
 	req.Params.Arguments = map[string]any{"text": "hello"}
@@ -147,7 +148,7 @@ func TestLaunchVerifiedServer(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := f.verifier(t, "store").Launch(ctx, "weather")
+	s, err := launch(ctx, f.verifier(t, "store"), "weather")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestRefusedTamperedArtifact(t *testing.T) {
 
 func TestRefusedWrongSigner(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.verifier(t, "store").Launch(context.Background(), "calendar")
+	_, err := launch(context.Background(), f.verifier(t, "store"), "calendar")
 	if !errors.Is(err, preflight.ErrIdentity) {
 		t.Fatalf("got %v, want ErrIdentity", err)
 	}
@@ -206,7 +207,7 @@ func TestDeniedToolIsWithheld(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := f.verifier(t, "store").Launch(ctx, "weather-deny")
+	s, err := launch(ctx, f.verifier(t, "store"), "weather-deny")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestRugPullBlocked(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := f.verifier(t, "store").Launch(ctx, "notes")
+	s, err := launch(ctx, f.verifier(t, "store"), "notes")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestRugPullEndsSession(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := f.verifier(t, "store").Launch(ctx, "notes-end")
+	s, err := launch(ctx, f.verifier(t, "store"), "notes-end")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +312,7 @@ func TestAuditEvents(t *testing.T) {
 	if _, err := v.Check(ctx, "calendar"); !errors.Is(err, preflight.ErrIdentity) {
 		t.Fatalf("got %v, want ErrIdentity", err)
 	}
-	s, err := v.Launch(ctx, "weather-deny")
+	s, err := launch(ctx, v, "weather-deny")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +394,7 @@ func TestLookalikeToolWithheld(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := v.Launch(ctx, "shadow")
+	s, err := launch(ctx, v, "shadow")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,4 +437,9 @@ func TestDownloadProgress(t *testing.T) {
 	if len(final) != 1 || final[0].Done != rep.Facts.Artifact.Size || final[0].Total != rep.Facts.Artifact.Size {
 		t.Fatalf("final progress reports %+v for an artifact of %d bytes", final, rep.Facts.Artifact.Size)
 	}
+}
+
+// launch starts a verified server with an mcp-go client on the gate.
+func launch(ctx context.Context, v *verify.Verifier, server string) (*mcpgo.Session, error) {
+	return mcpgo.Launch(ctx, v, server, mcpgo.Options{})
 }

@@ -1,5 +1,5 @@
 // Command host-mcpgo is an MCP host on mcp-go that launches a server only
-// through Preflight: verify.Launch returns an initialized mcp-go client whose
+// through Preflight: mcpgo.Launch (package verify/mcpgo) returns an initialized mcp-go client whose
 // transport is gated, so the host never sees a tool the policy withholds.
 //
 // It runs offline against the test kit: go run ./examples/host-mcpgo
@@ -18,6 +18,7 @@ import (
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/examples/internal/hostkit"
 	"github.com/mcp-preflight/preflight/verify"
+	"github.com/mcp-preflight/preflight/verify/mcpgo"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
 
@@ -45,7 +46,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer world.Close()
 
-	s, err := world.Verifier.Launch(ctx, "weather")
+	s, err := mcpgo.Launch(ctx, world.Verifier, "weather", mcpgo.Options{})
 	var refusal *verify.Refusal
 	switch {
 	case errors.As(err, &refusal):

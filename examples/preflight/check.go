@@ -185,11 +185,7 @@ func checkServer(ctx context.Context, v *verify.Verifier, name string, entry *po
 	res := checkResult{Server: name, Live: live}
 	var err error
 	if live {
-		var s *verify.Session
-		if s, err = v.Launch(ctx, name); err == nil {
-			res.Report = s.Report
-			err = s.Close()
-		}
+		res.Report, err = v.Inspect(ctx, name)
 	} else {
 		res.Report, err = v.Check(ctx, name)
 	}

@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-
 	"github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/mcpclient"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
@@ -156,21 +157,47 @@ func (d *demo) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := v.Launch(ctx, "weather")
+	s, err := d.connect(ctx, v, "weather")
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	writeReport(d.out, s.Report, "text")
-	req := mcp.CallToolRequest{}
-	req.Params.Name = "get_forecast"
-	req.Params.Arguments = map[string]any{"text": "Lisbon"}
-	res, err := s.Client.CallTool(ctx, req)
+	defer s.close()
+	writeReport(d.out, s.conn.Report, "text")
+	text, err := s.client.CallTool(ctx, "get_forecast", map[string]any{"text": "Lisbon"})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "  call get_forecast   -> %s\n", toolText(res))
+	fmt.Fprintf(d.out, "  call get_forecast   -> %s\n", text)
 	return nil
+}
+
+// demoSession is a verified server and the host's MCP client on the gate.
+type demoSession struct {
+	conn   *verify.Conn
+	client *mcpclient.Client
+}
+
+func (s *demoSession) close() { s.client.Close() }
+
+// connect verifies and starts a server, completes the MCP handshake through
+// the gate and lists its tools, as a host would.
+func (d *demo) connect(ctx context.Context, v *verify.Verifier, server string) (*demoSession, error) {
+	conn, err := v.Connect(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	s := &demoSession{conn: conn, client: mcpclient.New(conn)}
+	init, err := s.client.Initialize(ctx)
+	if err != nil {
+		s.close()
+		return nil, conn.Diagnose(ctx, "initialize", err)
+	}
+	if _, err := s.client.ListAll(ctx, "tools/list", "tools"); err != nil {
+		s.close()
+		return nil, conn.Diagnose(ctx, "tools/list", err)
+	}
+	conn.RecordSurface(init.Instructions)
+	return s, nil
 }
 
 func (d *demo) tampered(ctx context.Context) error {
@@ -200,58 +227,49 @@ func (d *demo) rugPull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := v.Launch(ctx, "notes")
+	s, err := d.connect(ctx, v, "notes")
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	changed := make(chan struct{}, 1)
-	s.Client.OnNotification(func(n mcp.JSONRPCNotification) {
-		if n.Method == "notifications/tools/list_changed" {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
+	defer s.close()
+	fmt.Fprintf(d.out, "  tools exposed at launch: %v\n", s.conn.Report.Surface.Tools.Exposed)
+	args := map[string]any{"text": "buy milk"}
+	text, err := s.client.CallTool(ctx, "add_note", args)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  call add_note       -> %s\n", text)
+	wait := time.After(5 * time.Second)
+	for changed := false; !changed; {
+		select {
+		case method := <-s.client.Notifications():
+			changed = method == "notifications/tools/list_changed"
+		case <-wait:
+			return errors.New("the server's tools/list_changed never reached the host")
 		}
-	})
-	fmt.Fprintf(d.out, "  tools exposed at launch: %v\n", s.Report.Surface.Tools.Exposed)
-	call := func(name string) (*mcp.CallToolResult, error) {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = name
-		req.Params.Arguments = map[string]any{"text": "buy milk"}
-		return s.Client.CallTool(ctx, req)
 	}
-	res, err := call("add_note")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "  call add_note       -> %s\n", toolText(res))
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		return errors.New("the server's tools/list_changed never reached the host")
-	}
-	list, err := s.Client.ListTools(ctx, mcp.ListToolsRequest{})
+	tools, err := s.client.ListAll(ctx, "tools/list", "tools")
 	if err != nil {
 		return err
 	}
 	var names []string
-	for _, t := range list.Tools {
+	for _, raw := range tools {
+		var t struct{ Name string }
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return err
+		}
 		names = append(names, t.Name)
 	}
 	fmt.Fprintf(d.out, "  tools exposed after the change: %v\n", names)
-	for _, w := range s.Surface().Tools.Withheld {
+	for _, w := range s.conn.Surface().Tools.Withheld {
 		fmt.Fprintf(d.out, "  withheld: %s (%s: %s)\n", w.Name, w.Code, w.Reason)
 	}
-	_, err = call("add_note")
-	if err == nil {
+	if _, err = s.client.CallTool(ctx, "add_note", args); err == nil {
 		return errors.New("a call to the changed tool reached the server")
 	}
 	fmt.Fprintf(d.out, "  REFUSED  call add_note: %v\n", err)
-	for _, n := range names {
-		if n == "add_note" {
-			return errors.New("the changed tool is still listed")
-		}
+	if slices.Contains(names, "add_note") {
+		return errors.New("the changed tool is still listed")
 	}
 	return nil
 }
@@ -265,13 +283,4 @@ func (d *demo) expectRefusal(err error, class *preflight.Class) error {
 		return fmt.Errorf("refused for the wrong reason: want %v", class)
 	}
 	return nil
-}
-
-func toolText(res *mcp.CallToolResult) string {
-	for _, c := range res.Content {
-		if t, ok := c.(mcp.TextContent); ok {
-			return t.Text
-		}
-	}
-	return "(no text)"
 }

@@ -222,15 +222,11 @@ func observeOnly(p *policy.Policy) {
 // observe launches a server, lists it and returns what it observed as a
 // lockfile entry.
 func observe(ctx context.Context, v *verify.Verifier, name string) (*policy.LockEntry, error) {
-	s, err := v.Launch(ctx, name)
+	rep, err := v.Inspect(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	entry := policy.EntryFromFacts(s.Report.Facts)
-	if err := s.Close(); err != nil {
-		return nil, err
-	}
-	return entry, nil
+	return policy.EntryFromFacts(rep.Facts), nil
 }
 
 // readLockfile reads an existing lockfile; a missing one is (nil, nil, nil).
