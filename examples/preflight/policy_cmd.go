@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +13,8 @@ import (
 
 func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	const help = `Usage:
-  preflight policy lint FILE    report every problem in a policy file as FILE:LINE:COLUMN: message
+  preflight policy lint [--format json] FILE
+                                report every problem in a policy file as FILE:LINE:COLUMN: message
   preflight policy schema       print the JSON Schema of the policy format
 
 Exit codes: 0 clean; 1 problems found; 2 usage error.
@@ -32,24 +35,38 @@ Examples:
 		stdout.Write(policy.Schema())
 		return exitOK
 	case "lint":
-		if len(args) != 2 {
+		fs := flag.NewFlagSet("policy lint", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		format := fs.String("format", "text", "output format: text or json")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 || (*format != "text" && *format != "json") {
 			fmt.Fprint(stderr, help)
 			return exitUsage
 		}
-		data, err := os.ReadFile(args[1])
+		file := fs.Arg(0)
+		data, err := os.ReadFile(file)
 		if err != nil {
 			fmt.Fprintf(stderr, "preflight: %v\n", err)
 			return exitUsage
 		}
-		problems := policy.Lint(args[1], data)
-		for _, p := range problems {
-			fmt.Fprintln(stdout, p.String())
+		problems := policy.Lint(file, data)
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(struct {
+				MediaType string           `json:"mediaType"`
+				File      string           `json:"file"`
+				Problems  []policy.Problem `json:"problems"`
+			}{"application/vnd.dev.mcp-preflight.policy-lint+json;version=1", file, append([]policy.Problem{}, problems...)})
+		} else {
+			for _, p := range problems {
+				fmt.Fprintln(stdout, p.String())
+			}
 		}
 		if len(problems) > 0 {
-			fmt.Fprintf(stderr, "%s: %d problem(s)\n", args[1], len(problems))
+			fmt.Fprintf(stderr, "%s: %d problem(s)\n", file, len(problems))
 			return exitRefused
 		}
-		fmt.Fprintf(stderr, "%s: ok\n", args[1])
+		fmt.Fprintf(stderr, "%s: ok\n", file)
 		return exitOK
 	}
 	fmt.Fprint(stderr, help)
