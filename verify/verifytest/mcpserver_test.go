@@ -1,6 +1,7 @@
 package verifytest_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -296,5 +297,123 @@ func TestServerMainSubprocess(t *testing.T) {
 	}
 	if got := callText(t, ctx, c, "echo", "from a child"); got != "echo: from a child" {
 		t.Fatalf("echo: %q", got)
+	}
+}
+
+// mcpWire drives a test server with raw lines and returns the lines it
+// answers, so that a test asserts the exact JSON on the wire.
+type mcpWire struct {
+	t     *testing.T
+	p     *verifytest.PipeServer
+	lines chan string
+}
+
+func startWire(t *testing.T, cfg verifytest.ServerConfig) *mcpWire {
+	t.Helper()
+	p, err := verifytest.StartServer(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &mcpWire{t: t, p: p, lines: make(chan string, 64)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(p.Out)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+		<-done
+	})
+	return w
+}
+
+// call sends line and returns the next n lines the server writes.
+func (w *mcpWire) call(line string, n int) []string {
+	w.t.Helper()
+	if _, err := io.WriteString(w.p.In, line+"\n"); err != nil {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for range n {
+		select {
+		case l := <-w.lines:
+			out = append(out, l)
+		case <-time.After(5 * time.Second):
+			w.t.Fatalf("%s: no answer after %q", line, out)
+		}
+	}
+	return out
+}
+
+// TestServeMCPWire pins the JSON the server writes, which is what mcp-go
+// v1.2.1's server wrote on the initialize-handshake path.
+func TestServeMCPWire(t *testing.T) {
+	mcpCheckGoroutines(t)
+	w := startWire(t, verifytest.ServerConfig{
+		Name: "wire", Version: "1.2.3", Instructions: "Use echo.", PageSize: 2,
+		Tools: []verifytest.Tool{
+			{Name: "b"},
+			{Name: "a", Title: "The A", Description: "Echoes <&>", InputSchema: json.RawMessage(` { "type" : "object" , "x":1 } `)},
+			{Name: "c", InputSchema: json.RawMessage(`null`)},
+		},
+		Prompts:   []verifytest.Prompt{{Name: "greet", Description: "Greets"}},
+		Resources: []verifytest.Resource{{URI: "file:///n", Name: "notes", Text: "hello"}},
+		RugPull:   &verifytest.RugPull{AfterCalls: 1, Tools: []verifytest.Tool{{Name: "z"}}},
+	})
+	for _, tc := range []struct{ send, want string }{
+		{`{"jsonrpc":"2.0","id":0,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+			`{"jsonrpc":"2.0","id":0,"error":{"code":-32601,"message":"\"server/discover\" requires protocol version 2026-07-28 or later"}}`},
+		{`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`,
+			`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{"prompts":{"listChanged":true},"resources":{"listChanged":true},"tools":{"listChanged":true}},"serverInfo":{"name":"wire","version":"1.2.3"},"instructions":"Use echo."}}`},
+		{`{"jsonrpc":"2.0","id":"v","method":"initialize","params":{"protocolVersion":"2026-07-28"}}`,
+			`{"jsonrpc":"2.0","id":"v","result":{"protocolVersion":"2025-11-25","capabilities":{"prompts":{"listChanged":true},"resources":{"listChanged":true},"tools":{"listChanged":true}},"serverInfo":{"name":"wire","version":"1.2.3"},"instructions":"Use echo."}}`},
+		{`{"jsonrpc":"2.0","id":2,"method":"ping"}`, `{"jsonrpc":"2.0","id":2,"result":{}}`},
+		{`{"jsonrpc":"2.0","id":3,"method":"tools/list"}`,
+			`{"jsonrpc":"2.0","id":3,"result":{"nextCursor":"Yg==","tools":[{"annotations":{},"description":"Echoes \u003c\u0026\u003e","inputSchema":{"type":"object","x":1},"name":"a","title":"The A"},{"annotations":{},"inputSchema":{"type":"object"},"name":"b"}]}}`},
+		{`{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"Yg=="}}`,
+			`{"jsonrpc":"2.0","id":4,"result":{"tools":[{"annotations":{},"inputSchema":{"type":"object"},"name":"c"}]}}`},
+		{`{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"cursor":"!"}}`,
+			`{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"illegal base64 data at input byte 0"}}`},
+		{`{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"nope"}}`,
+			`{"jsonrpc":"2.0","id":6,"error":{"code":-32602,"message":"tool 'nope' not found: tool not found"}}`},
+		{`{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{"name":"greet"}}`,
+			`{"jsonrpc":"2.0","id":7,"result":{"description":"Greets","messages":[{"role":"user","content":{"type":"text","text":"prompt: greet"}}]}}`},
+		{`{"jsonrpc":"2.0","id":8,"method":"resources/list"}`,
+			`{"jsonrpc":"2.0","id":8,"result":{"resources":[{"uri":"file:///n","name":"notes","mimeType":"text/plain"}]}}`},
+		{`{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"file:///n"}}`,
+			`{"jsonrpc":"2.0","id":9,"result":{"contents":[{"uri":"file:///n","mimeType":"text/plain","text":"hello"}]}}`},
+		{`{"jsonrpc":"2.0","id":10,"method":"resources/templates/list"}`, `{"jsonrpc":"2.0","id":10,"result":{"resourceTemplates":[]}}`},
+		{`{"jsonrpc":"2.0","id":11,"method":"nope"}`, `{"jsonrpc":"2.0","id":11,"error":{"code":-32601,"message":"Method nope not found"}}`},
+	} {
+		if got := w.call(tc.send, 1)[0]; got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.send, got, tc.want)
+		}
+	}
+	got := w.call(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"a","arguments":{"text":"hi"}}}`, 2)
+	if want := []string{
+		`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`,
+		`{"jsonrpc":"2.0","id":12,"result":{"content":[{"type":"text","text":"echo: hi"}]}}`,
+	}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rug-pulling call:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestServeMCPCancelledSampling checks that notifications/cancelled ends a
+// call waiting for the client's sampling answer.
+func TestServeMCPCancelledSampling(t *testing.T) {
+	mcpCheckGoroutines(t)
+	w := startWire(t, verifytest.ServerConfig{Tools: echoTools("ask"), SamplingTool: "ask"})
+	got := w.call(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask","arguments":{"text":"q"}}}`, 1)[0]
+	if want := `{"jsonrpc":"2.0","id":"sampling-1","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"q"}}],"maxTokens":64}}`; got != want {
+		t.Fatalf("sampling request:\n got %s\nwant %s", got, want)
+	}
+	got = w.call(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, 1)[0]
+	if want := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"context canceled"}}`; got != want {
+		t.Fatalf("cancelled call:\n got %s\nwant %s", got, want)
 	}
 }
