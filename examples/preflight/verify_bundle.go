@@ -13,6 +13,7 @@ import (
 	"time"
 
 	preflight "github.com/mcp-preflight/preflight"
+	"github.com/mcp-preflight/preflight/internal/safefile"
 	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/tuf"
 	"github.com/mcp-preflight/preflight/verify"
@@ -224,19 +225,11 @@ func vbBundleAlgorithms(bundles []verify.Bundle) []string {
 }
 
 func vbReadBounded(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
+	data, err := safefile.ReadLimited(name, limit)
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, &preflight.Error{Class: preflight.ErrMalformed, Subject: name, Expected: fmt.Sprintf("at most %d bytes", limit), Found: "more"}
 	}
-	return data, nil
+	return data, err
 }
 
 func vbPrintText(w io.Writer, r verify.BundleResult, bundles []verify.Bundle) {
