@@ -73,7 +73,7 @@ func fixtureCleanup() {
 	}
 }
 
-func sharedFixture(t *testing.T) *cliFixture {
+func sharedFixture(t testing.TB) *cliFixture {
 	t.Helper()
 	fixtureOnce.Do(func() { fixture, fixtureErr = newCLIFixture() })
 	if fixtureErr != nil {
@@ -164,7 +164,7 @@ func (f *cliFixture) tufPolicy(t *testing.T, servers ...verifytest.PolicyServer)
 // filePolicy writes a policy with one server, name, whose source is this
 // test binary (signed by the scenario's identity) serving cfg, and extra
 // YAML appended under servers.
-func (f *cliFixture) filePolicy(t *testing.T, name string, cfg verifytest.ServerConfig, extra string) string {
+func (f *cliFixture) filePolicy(t testing.TB, name string, cfg verifytest.ServerConfig, extra string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\nmode: enforce\ntrust:\n  sigstore:\n    trusted_root: %q\nservers:\n", filepath.Join(f.sc.Dir, "trusted_root.json"))
@@ -182,7 +182,7 @@ func (f *cliFixture) filePolicy(t *testing.T, name string, cfg verifytest.Server
 
 // cli returns the preflight binary, built once per test run from this
 // package. Tests that need it are skipped only when no go toolchain exists.
-func (f *cliFixture) cli(t *testing.T) string {
+func (f *cliFixture) cli(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("the go toolchain is not available to build the preflight CLI: %v", err)

@@ -56,12 +56,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runProxy(ctx, args, interruptible(os.Stdin), stdout, stderr)
 }
 
-// interruptible returns a reader of f that the gate can close. A blocking
-// read of standard input cannot be interrupted by closing it, so a session
-// ended by a signal would wait for the host's next line; the copy through a
-// pipe lets the session end at once, leaving only this goroutine blocked
+// interruptible returns a reader of f that the gate can close, so that a
+// session ended by a signal does not wait for the host's next line. A pipe
+// (what MCP hosts give a stdio server) is switched to non-blocking mode and
+// read through Go's poller, which Close interrupts; anything else is copied
+// through an in-process pipe, leaving only the copying goroutine blocked
 // until the process exits.
 func interruptible(f *os.File) io.ReadCloser {
+	if r := pollable(f); r != nil {
+		return r
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := io.Copy(pw, f)

@@ -485,7 +485,7 @@ func (s *mcpServer) dispatch(ctx context.Context, msg *jsonrpc.Message) (any, *r
 		}
 		wire := make([]mcpWirePrompt, 0, len(page))
 		for _, p := range page {
-			wire = append(wire, mcpWirePrompt{p.Name, p.Description})
+			wire = append(wire, mcpWirePrompt(p))
 		}
 		return struct {
 			NextCursor string          `json:"nextCursor,omitempty"`
