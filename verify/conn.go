@@ -244,7 +244,13 @@ func (c *Conn) Diagnose(ctx context.Context, step string, err error) error {
 	case <-grace:
 	}
 	if relayDone && rerr != nil {
-		return rerr
+		if errors.Is(rerr, preflight.ErrSecurity) {
+			return rerr // the gate ended the session on policy grounds
+		}
+		// The server broke its side of the stream (closed its output, wrote
+		// past the limits): it failed to start as an MCP server.
+		return &preflight.Error{Class: preflight.ErrLaunch, Subject: subject, Err: rerr,
+			Hint: "the server stopped speaking MCP during " + step + "; run it by hand to see its error output"}
 	}
 	if ctx.Err() != nil {
 		return &preflight.Error{Class: preflight.ErrTimeout, Subject: subject, Err: err,
