@@ -22,4 +22,10 @@ type Signer struct {
 	// PublicKey is a PEM public key for key-based bundles (for example the
 	// npm registry's publish key). Mutually exclusive with Issuer/Subject.
 	PublicKey string `json:"public_key,omitempty" yaml:"public_key,omitempty"`
+
+	// NPMRegistry names the npm registry's attestation keys as Sigstore's
+	// TUF repository lists them (registry.npmjs.org/keys.json): the signer
+	// of npm publish attestations. The verify package expands it into the
+	// current keys, each valid only within its window. It stands alone.
+	NPMRegistry bool `json:"npm_registry,omitempty" yaml:"npm_registry,omitempty"`
 }

@@ -372,6 +372,12 @@ func signerIssues(s Signer) []issue {
 	var out []issue
 	keyless := s.Issuer != "" || s.IssuerPattern != "" || s.Subject != "" || s.SubjectPattern != "" ||
 		s.Repository != "" || s.Ref != "" || s.RefPattern != "" || s.Workflow != "" || s.Trigger != "" || s.Runner != ""
+	if s.NPMRegistry {
+		if keyless || s.PublicKey != "" {
+			out = append(out, issue{"npm_registry", "npm_registry names the registry's keys and nothing else; put other signers in their own entries"})
+		}
+		return out
+	}
 	if s.PublicKey != "" {
 		if keyless {
 			out = append(out, issue{"public_key", "a key signer names only public_key; identity fields (issuer, subject, repository, ...) apply to keyless signers"})
@@ -382,7 +388,7 @@ func signerIssues(s Signer) []issue {
 		return out
 	}
 	if !keyless {
-		return append(out, issue{"", "empty signer: set issuer and subject (or subject_pattern), or public_key"})
+		return append(out, issue{"", "empty signer: set issuer and subject (or subject_pattern), or public_key, or npm_registry"})
 	}
 	switch {
 	case s.Issuer != "" && s.IssuerPattern != "":

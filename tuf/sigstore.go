@@ -151,59 +151,12 @@ func LoadSigstoreRoot(ctx context.Context, cfg SigstoreConfig) (root.TrustedMate
 		return sigLoadPinned(cfg, log)
 	}
 
-	url := strings.TrimSuffix(cfg.TUFURL, "/")
-	publicGood := url == "" || url == PublicGoodTUFURL
-	if url == "" {
-		url = PublicGoodTUFURL
-	}
-	tufRoot := cfg.TUFRoot
-	if len(tufRoot) == 0 {
-		if !publicGood {
-			return nil, TrustRootInfo{}, sigConfigErr("TUFRoot", "the pinned root.json of "+url, "nothing",
-				"a private Sigstore TUF repository must be pinned by its root.json")
-		}
-		tufRoot = sgtuf.DefaultRoot()
-	}
-	targetsURL := cfg.TUFTargetsURL
-	if targetsURL == "" {
-		targetsURL = url + "/targets"
-	}
-
-	if cfg.Offline && cfg.CacheDir == "" {
-		if !publicGood {
-			return nil, TrustRootInfo{}, sigConfigErr("CacheDir", "a TUF cache for offline use of "+url, "nothing", "")
-		}
-		log.Debug("Sigstore trust root: offline without a cache, using the embedded snapshot")
+	data, target, url, cacheDir, err := sigFetchTarget(ctx, cfg, log, "trusted_root.json")
+	if errors.Is(err, errSigUseEmbedded) {
+		log.Debug("Sigstore trust root: offline with nothing cached, using the embedded snapshot")
 		return sigEmbeddedSnapshot()
 	}
-	cacheDir := cfg.CacheDir
-	if cacheDir == "" {
-		dir, err := os.MkdirTemp("", "preflight-sigstore-tuf-")
-		if err != nil {
-			return nil, TrustRootInfo{}, &preflight.Error{Class: preflight.ErrStore, Subject: "Sigstore TUF cache", Err: err}
-		}
-		defer os.RemoveAll(dir)
-		cacheDir = dir
-	}
-	client, err := New(Config{
-		MetadataURL: url, TargetsURL: targetsURL, Root: tufRoot, CacheDir: cacheDir,
-		Fetcher: cfg.Fetcher, Now: cfg.Now, Logger: log, Offline: cfg.Offline,
-	})
 	if err != nil {
-		return nil, TrustRootInfo{}, err
-	}
-	target, err := client.Target(ctx, "trusted_root.json")
-	var data []byte
-	if err == nil {
-		data, err = client.ReadTarget(ctx, target)
-	}
-	if err != nil {
-		if cfg.Offline && publicGood && errors.Is(err, preflight.ErrUnavailable) {
-			// Nothing cached yet (a stale or tampered cache is ErrMetadata
-			// and fails closed instead).
-			log.Debug("Sigstore trust root: nothing cached, using the embedded snapshot", "cache", cacheDir)
-			return sigEmbeddedSnapshot()
-		}
 		return nil, TrustRootInfo{}, err
 	}
 	tm, digest, err := sigParse(data, "trusted_root.json from "+url)
@@ -299,4 +252,97 @@ func sigParse(data []byte, name string) (root.TrustedMaterial, string, error) {
 
 func sigConfigErr(field, expected, found, hint string) error {
 	return &preflight.Error{Class: preflight.ErrConfig, Subject: "tuf." + field, Expected: expected, Found: found, Hint: hint}
+}
+
+// errSigUseEmbedded tells a loader to fall back to the embedded public-good
+// snapshot: offline, with nothing cached yet.
+var errSigUseEmbedded = errors.New("use the embedded snapshot")
+
+// sigFetchTarget reads one target of the Sigstore TUF repository cfg names
+// (public-good by default), through the verified cache when offline.
+func sigFetchTarget(ctx context.Context, cfg SigstoreConfig, log *slog.Logger, name string) (data []byte, target *Target, url, cacheDir string, err error) {
+	url = strings.TrimSuffix(cfg.TUFURL, "/")
+	publicGood := url == "" || url == PublicGoodTUFURL
+	if url == "" {
+		url = PublicGoodTUFURL
+	}
+	tufRoot := cfg.TUFRoot
+	if len(tufRoot) == 0 {
+		if !publicGood {
+			return nil, nil, "", "", sigConfigErr("TUFRoot", "the pinned root.json of "+url, "nothing",
+				"a private Sigstore TUF repository must be pinned by its root.json")
+		}
+		tufRoot = sgtuf.DefaultRoot()
+	}
+	targetsURL := cfg.TUFTargetsURL
+	if targetsURL == "" {
+		targetsURL = url + "/targets"
+	}
+	if cfg.Offline && cfg.CacheDir == "" {
+		if !publicGood {
+			return nil, nil, "", "", sigConfigErr("CacheDir", "a TUF cache for offline use of "+url, "nothing", "")
+		}
+		return nil, nil, "", "", errSigUseEmbedded
+	}
+	cacheDir = cfg.CacheDir
+	if cacheDir == "" {
+		dir, err := os.MkdirTemp("", "preflight-sigstore-tuf-")
+		if err != nil {
+			return nil, nil, "", "", &preflight.Error{Class: preflight.ErrStore, Subject: "Sigstore TUF cache", Err: err}
+		}
+		defer os.RemoveAll(dir)
+		cacheDir = dir
+	}
+	client, err := New(Config{
+		MetadataURL: url, TargetsURL: targetsURL, Root: tufRoot, CacheDir: cacheDir,
+		Fetcher: cfg.Fetcher, Now: cfg.Now, Logger: log, Offline: cfg.Offline,
+	})
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	target, err = client.Target(ctx, name)
+	if err == nil {
+		data, err = client.ReadTarget(ctx, target)
+	}
+	if err != nil {
+		if cfg.Offline && publicGood && errors.Is(err, preflight.ErrUnavailable) {
+			// Nothing cached yet (a stale or tampered cache is ErrMetadata
+			// and fails closed instead).
+			log.Debug("Sigstore TUF: nothing cached", "cache", cacheDir, "target", name)
+			return nil, nil, "", "", errSigUseEmbedded
+		}
+		return nil, nil, "", "", err
+	}
+	return data, target, url, cacheDir, nil
+}
+
+// LoadNPMRegistryKeys returns the npm registry's keys.json (the target
+// registry.npmjs.org/keys.json of Sigstore's TUF repository, through the
+// same repository, cache and offline rules as LoadSigstoreRoot), or the
+// embedded copy when cfg pins a trusted_root.json or is offline with
+// nothing cached; the info says which.
+func LoadNPMRegistryKeys(ctx context.Context, cfg SigstoreConfig) ([]byte, TrustRootInfo, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	embedded := func() ([]byte, TrustRootInfo, error) {
+		data := EmbeddedNPMKeys()
+		sum := sha256.Sum256(data)
+		return data, TrustRootInfo{Source: SourceEmbeddedSnapshot, Date: sigSnapshotDate, Digest: "sha256:" + hex.EncodeToString(sum[:]),
+			Description: "embedded snapshot of registry.npmjs.org/keys.json from Sigstore's TUF repository"}, nil
+	}
+	if cfg.TrustedRootPath != "" || len(cfg.TrustedRootJSON) > 0 {
+		return embedded()
+	}
+	data, target, url, _, err := sigFetchTarget(ctx, cfg, log, "registry.npmjs.org/keys.json")
+	if errors.Is(err, errSigUseEmbedded) {
+		return embedded()
+	}
+	if err != nil {
+		return nil, TrustRootInfo{}, err
+	}
+	sum := sha256.Sum256(data)
+	return data, TrustRootInfo{Source: SourceTUF, Date: time.Now().UTC(), Digest: "sha256:" + hex.EncodeToString(sum[:]),
+		Description: fmt.Sprintf("registry.npmjs.org/keys.json from the TUF repository %s (targets version %d)", url, target.TargetsVersion)}, nil
 }

@@ -274,3 +274,41 @@ func TestNPMAttestationKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadNPMRegistryKeys: keys.json comes from the Sigstore TUF repository
+// when it has the target, and from the embedded copy with a pinned trusted
+// root or offline with nothing cached.
+func TestLoadNPMRegistryKeys(t *testing.T) {
+	repo, base, _ := sigPrivateTUF(t)
+	keys := tuf.EmbeddedNPMKeys()
+	if err := repo.AddTarget("registry.npmjs.org/keys.json", keys, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	data, info, err := tuf.LoadNPMRegistryKeys(context.Background(), sigPrivateConfig(repo, base, t.TempDir(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Source != tuf.SourceTUF || sigDigest(data) != sigDigest(keys) {
+		t.Fatalf("from TUF: info %+v", info)
+	}
+	pems, err := tuf.NPMAttestationKeyPEMs(data)
+	if err != nil || len(pems) == 0 {
+		t.Fatalf("keys %d, %v", len(pems), err)
+	}
+
+	repo.TamperTarget("registry.npmjs.org/keys.json", []byte(`{"keys":[]}`))
+	_, _, err = tuf.LoadNPMRegistryKeys(context.Background(), sigPrivateConfig(repo, base, t.TempDir(), false))
+	sigWantClass(t, err, preflight.ErrTampered)
+
+	_, info, err = tuf.LoadNPMRegistryKeys(context.Background(), tuf.SigstoreConfig{TrustedRootJSON: []byte("{}")})
+	if err != nil || info.Source != tuf.SourceEmbeddedSnapshot {
+		t.Fatalf("pinned trusted root: %+v, %v", info, err)
+	}
+	_, info, err = tuf.LoadNPMRegistryKeys(context.Background(), tuf.SigstoreConfig{Offline: true})
+	if err != nil || info.Source != tuf.SourceEmbeddedSnapshot {
+		t.Fatalf("offline without a cache: %+v, %v", info, err)
+	}
+}

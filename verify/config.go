@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,6 +106,9 @@ type Verifier struct {
 	rootMu   sync.Mutex
 	material root.TrustedMaterial
 	rootInfo *tuf.TrustRootInfo
+	// npmKeyPEMs are the npm registry's attestation keys, loaded with the
+	// trust root when a signer rule names npm_registry.
+	npmKeyPEMs []string
 }
 
 // New validates cfg and returns a Verifier. Contradictions and missing
@@ -152,6 +156,20 @@ func New(cfg Config) (*Verifier, error) {
 	v.material = cfg.TrustedMaterial
 	if v.material != nil {
 		v.rootInfo = &tuf.TrustRootInfo{Source: "caller", Description: "trusted material supplied by the host"}
+		if policyNamesNPMRegistry(cfg.Policy) {
+			// With the host's own material, npm_registry means the
+			// registry keys Preflight embeds (Sigstore's TUF, 2026-08-21).
+			keysJSON := tuf.EmbeddedNPMKeys()
+			keys, err := tuf.NPMAttestationKeys(keysJSON)
+			if err != nil {
+				return nil, err
+			}
+			if v.npmKeyPEMs, err = tuf.NPMAttestationKeyPEMs(keysJSON); err != nil {
+				return nil, err
+			}
+			v.material = root.TrustedMaterialCollection{v.material, keys}
+			v.rootInfo.Description += "; npm registry keys: the embedded snapshot of Sigstore's TUF repository"
+		}
 	}
 	for name, repo := range cfg.Policy.Trust.Repositories {
 		c, err := v.newRepoClient(name, repo)
@@ -235,8 +253,65 @@ func (v *Verifier) trustedMaterial(ctx context.Context) (root.TrustedMaterial, t
 	if err != nil {
 		return nil, tuf.TrustRootInfo{}, err
 	}
+	if policyNamesNPMRegistry(v.cfg.Policy) {
+		// The registry's keys come from the same TUF repository (or the
+		// embedded copy), each valid only within its window.
+		keysJSON, keysInfo, err := tuf.LoadNPMRegistryKeys(ctx, cfg)
+		if err != nil {
+			return nil, tuf.TrustRootInfo{}, err
+		}
+		keys, err := tuf.NPMAttestationKeys(keysJSON)
+		if err != nil {
+			return nil, tuf.TrustRootInfo{}, err
+		}
+		if v.npmKeyPEMs, err = tuf.NPMAttestationKeyPEMs(keysJSON); err != nil {
+			return nil, tuf.TrustRootInfo{}, err
+		}
+		m = root.TrustedMaterialCollection{m, keys}
+		info.Description += "; npm registry keys: " + keysInfo.Description
+	}
 	v.material, v.rootInfo = m, &info
 	return m, info, nil
+}
+
+// policyNamesNPMRegistry reports whether any signer rule of p names the npm
+// registry's keys.
+func policyNamesNPMRegistry(p *policy.Policy) bool {
+	for _, s := range p.Servers {
+		for _, sg := range s.Signers {
+			if sg.NPMRegistry {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// expandSigners returns s with every npm_registry signer rule replaced by
+// the registry's current keys, so that verification and evaluation see
+// plain key signers. s itself is not changed.
+func (v *Verifier) expandSigners(ctx context.Context, s *policy.Server) (*policy.Server, error) {
+	if !slices.ContainsFunc(s.Signers, func(sg policy.Signer) bool { return sg.NPMRegistry }) {
+		return s, nil
+	}
+	if _, _, err := v.trustedMaterial(ctx); err != nil {
+		return nil, err
+	}
+	v.rootMu.Lock()
+	pems := v.npmKeyPEMs
+	v.rootMu.Unlock()
+	eff := *s
+	eff.Signers = nil
+	for _, sg := range s.Signers {
+		if !sg.NPMRegistry {
+			eff.Signers = append(eff.Signers, sg)
+			continue
+		}
+		for _, pem := range pems {
+			eff.Signers = append(eff.Signers, policy.Signer{PublicKey: pem})
+		}
+	}
+	return &eff, nil
 }
 
 // loadedRootInfo describes the trust root if one has been loaded.

@@ -76,6 +76,9 @@ func (v *Verifier) resolve(ctx context.Context, name string) (*candidate, error)
 	if err != nil {
 		return nil, err
 	}
+	if s, err = v.expandSigners(ctx, s); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.Source.TUF != nil:
 		return v.resolveTUF(ctx, s)
