@@ -47,39 +47,14 @@ func (v *Verifier) decider(c *candidate) gate.Decider {
 	}
 }
 
-// pins returns the digests an item must match for the server's pin mode.
-// A mode that demands pins but has none gets an empty map, so every item
-// counts as added: nothing unpinned is exposed by accident.
+// pins returns the digests an item of kind must match, from the lockfile
+// or the descriptor as the server's pin mode says (policy.Server.Pins); nil
+// under a pin mode means nothing is pinned, and EvaluateSurface then
+// withholds every item: nothing unpinned is exposed by accident.
 func (v *Verifier) pins(c *candidate, kind string) map[string]string {
-	rules := c.server.Tools
-	switch kind {
-	case "prompt":
-		rules = c.server.Prompts
-	case "resource":
-		rules = c.server.Resources
+	var lock *policy.LockEntry
+	if v.cfg.Lock != nil {
+		lock = v.cfg.Lock.Servers[c.name]
 	}
-	var pins map[string]string
-	switch rules.Pin {
-	case policy.PinNone:
-		return nil
-	case policy.PinDescriptor:
-		pins = c.pins[kind]
-	default: // lockfile
-		if v.cfg.Lock != nil {
-			if e := v.cfg.Lock.Servers[c.name]; e != nil {
-				switch kind {
-				case "tool":
-					pins = e.Tools
-				case "prompt":
-					pins = e.Prompts
-				case "resource":
-					pins = e.Resources
-				}
-			}
-		}
-	}
-	if pins == nil {
-		pins = map[string]string{}
-	}
-	return pins
+	return c.server.Pins(kind, lock)
 }

@@ -35,7 +35,6 @@ type candidate struct {
 	bundles    []Bundle
 	args       []string
 	descriptor *policy.DescriptorFacts
-	pins       map[string]map[string]string // kind → name → digest, from the descriptor
 	// dependencies is the verified closure the artifact runs with.
 	dependencies []policy.Dependency
 	// verified holds the signature facts when the source verified the
@@ -186,9 +185,6 @@ func (v *Verifier) resolveTUF(ctx context.Context, s *policy.Server) (*candidate
 		args:     append(append([]string(nil), art.Args...), s.Args...),
 		descriptor: &policy.DescriptorFacts{
 			Repository: src.Repository, Target: descName, TargetsVersion: dt.TargetsVersion, SignedBy: dt.SignedBy, Expires: dt.Expires,
-		},
-		pins: map[string]map[string]string{
-			"tool": desc.Trust.Tools, "prompt": desc.Trust.Prompts, "resource": desc.Trust.Resources,
 		},
 	}, nil
 }
