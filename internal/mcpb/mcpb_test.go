@@ -2,65 +2,20 @@ package mcpb_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/mcpb"
 	"github.com/mcp-preflight/preflight/internal/release"
+	"github.com/mcp-preflight/preflight/internal/release/releasetest"
 	"github.com/mcp-preflight/preflight/internal/store"
-	"github.com/mcp-preflight/preflight/policy"
-	"github.com/mcp-preflight/preflight/verify"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
-
-var (
-	kitOnce sync.Once
-	kit     *verifytest.Sigstore
-	kitErr  error
-)
-
-func sigstore(t *testing.T) *verifytest.Sigstore {
-	t.Helper()
-	kitOnce.Do(func() { kit, kitErr = verifytest.NewSigstore() })
-	if kitErr != nil {
-		t.Fatal(kitErr)
-	}
-	return kit
-}
-
-var (
-	publisher = verifytest.GitHubActions("acme/weather", ".github/workflows/release.yml", "refs/tags/v1.4.0", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")
-	intruder  = verifytest.GitHubActions("evil/weather", ".github/workflows/release.yml", "refs/tags/v1.4.0", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")
-)
-
-func verifyAs(t *testing.T, id verifytest.Identity) release.VerifyFunc {
-	t.Helper()
-	tm, err := sigstore(t).TrustedMaterial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers := []policy.Signer{{Issuer: id.Issuer, Subject: id.Subject}}
-	return func(artifact map[string]string, bundles []release.Bundle) ([]policy.SignatureFacts, error) {
-		vb := make([]verify.Bundle, len(bundles))
-		for i, b := range bundles {
-			vb[i] = verify.Bundle(b)
-		}
-		return verify.VerifyEvidence(verify.EvidenceCheck{Material: tm, Artifact: artifact, Bundles: vb, Signers: signers})
-	}
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 const nodeManifest = `{
   "manifest_version": "0.3",
@@ -115,7 +70,7 @@ func newEnv(t *testing.T, verifyFn release.VerifyFunc) *env {
 // publish serves the bundle and a signature by id.
 func (e *env) publish(t *testing.T, data []byte, id verifytest.Identity) {
 	t.Helper()
-	b, err := sigstore(t).SignBlob(id, data, verifytest.SignOptions{})
+	b, err := releasetest.Sigstore(t).SignBlob(id, data, verifytest.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +90,9 @@ func wantClass(t *testing.T, err error, class *preflight.Class) {
 }
 
 func TestFetchSignedNodeBundle(t *testing.T) {
-	e := newEnv(t, verifyAs(t, publisher))
+	e := newEnv(t, releasetest.VerifyAs(t, releasetest.Publisher))
 	data := verifytest.Zip(map[string][]byte{"manifest.json": []byte(nodeManifest), "server/index.js": []byte("console.log('hi')")})
-	e.publish(t, data, publisher)
+	e.publish(t, data, releasetest.Publisher)
 	opts := mcpb.Options{Platform: "linux", Vars: map[string]string{"user_config.api_key": "k-123"}}
 	b, err := mcpb.Fetch(context.Background(), e.fetcher, mcpb.Source{URL: e.host.URL() + bundlePath}, opts)
 	if err != nil {
@@ -153,13 +108,13 @@ func TestFetchSignedNodeBundle(t *testing.T) {
 		len(b.Launch.Env) != 2 || b.Launch.Env["WEATHER_API_KEY"] != "k-123" || b.Launch.Env["LITERAL"] != "no ${ here" {
 		t.Fatalf("launch = %+v, want %+v", b.Launch, want)
 	}
-	if !strings.HasPrefix(b.Dir, e.store.Dir()) || b.File.SHA256 != sha(data) {
+	if !strings.HasPrefix(b.Dir, e.store.Dir()) || b.File.SHA256 != releasetest.SHA256(data) {
 		t.Fatalf("bundle = %+v", b)
 	}
-	if a := b.Artifact; a.Source != "mcpb" || a.Version != "1.4.0" || a.Name != "weather.mcpb" || a.Digests["sha256"] != sha(data) {
+	if a := b.Artifact; a.Source != "mcpb" || a.Version != "1.4.0" || a.Name != "weather.mcpb" || a.Digests["sha256"] != releasetest.SHA256(data) {
 		t.Fatalf("artifact = %+v", a)
 	}
-	if len(b.Signatures) != 1 || b.Signatures[0].Certificate.Subject != publisher.Subject {
+	if len(b.Signatures) != 1 || b.Signatures[0].Certificate.Subject != releasetest.Publisher.Subject {
 		t.Fatalf("signatures = %+v", b.Signatures)
 	}
 	info, err := os.Stat(b.File.Path)
@@ -187,7 +142,7 @@ func TestFetchBinaryBundleFromServerJSON(t *testing.T) {
 		{Name: "bin/weather", Data: []byte("\x7fELF"), Mode: 0o644}, // no executable bit, as zips from Windows
 	})
 	e.host.Add(bundlePath, data)
-	pkg := `{"registryType":"mcpb","identifier":"` + e.host.URL() + bundlePath + `","version":"2.0.0","fileSha256":"` + sha(data) + `","transport":{"type":"stdio"}}`
+	pkg := `{"registryType":"mcpb","identifier":"` + e.host.URL() + bundlePath + `","version":"2.0.0","fileSha256":"` + releasetest.SHA256(data) + `","transport":{"type":"stdio"}}`
 	src, err := mcpb.SourceFromPackage([]byte(pkg))
 	if err != nil {
 		t.Fatal(err)
@@ -227,8 +182,8 @@ func TestFetchRefusals(t *testing.T) {
 		vars   map[string]string
 		class  *preflight.Class
 	}{
-		{name: "wrong signer", data: good, signer: intruder, verify: true, class: preflight.ErrIdentity},
-		{name: "tampered against fileSha256", data: good, pin: sha([]byte("other")), class: preflight.ErrTampered},
+		{name: "wrong signer", data: good, signer: releasetest.Intruder, verify: true, class: preflight.ErrIdentity},
+		{name: "tampered against fileSha256", data: good, pin: releasetest.SHA256([]byte("other")), class: preflight.ErrTampered},
 		{name: "no manifest", data: verifytest.Zip(map[string][]byte{"server/index.js": []byte("x")}), class: preflight.ErrMalformed},
 		{name: "invalid manifest", data: zipWith(`{"name":"w"}`), class: preflight.ErrMalformed},
 		{name: "missing entry point", data: verifytest.Zip(map[string][]byte{"manifest.json": []byte(nodeManifest)}), class: preflight.ErrMalformed},
@@ -243,7 +198,7 @@ func TestFetchRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var fn release.VerifyFunc
 			if c.verify {
-				fn = verifyAs(t, publisher)
+				fn = releasetest.VerifyAs(t, releasetest.Publisher)
 			}
 			e := newEnv(t, fn)
 			if c.verify {
@@ -253,7 +208,7 @@ func TestFetchRefusals(t *testing.T) {
 			}
 			src := mcpb.Source{URL: e.host.URL() + bundlePath, FileSHA256: c.pin}
 			if !c.verify && src.FileSHA256 == "" {
-				src.FileSHA256 = sha(c.data)
+				src.FileSHA256 = releasetest.SHA256(c.data)
 			}
 			vars := c.vars
 			if vars == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/release"
+	"github.com/mcp-preflight/preflight/internal/release/releasetest"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
 
@@ -22,11 +23,11 @@ func compact(t *testing.T, b []byte) []byte {
 }
 
 func TestParseBundles(t *testing.T) {
-	b1, err := sigstore(t).SignBlob(publisher, []byte("one"), verifytest.SignOptions{})
+	b1, err := releasetest.Sigstore(t).SignBlob(releasetest.Publisher, []byte("one"), verifytest.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, err := sigstore(t).SignBlob(publisher, []byte("two"), verifytest.SignOptions{BundleVersion: "v0.1"})
+	b2, err := releasetest.Sigstore(t).SignBlob(releasetest.Publisher, []byte("two"), verifytest.SignOptions{BundleVersion: "v0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

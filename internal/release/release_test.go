@@ -4,64 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mcp-preflight/preflight"
 	"github.com/mcp-preflight/preflight/internal/release"
+	"github.com/mcp-preflight/preflight/internal/release/releasetest"
 	"github.com/mcp-preflight/preflight/internal/store"
-	"github.com/mcp-preflight/preflight/policy"
 	"github.com/mcp-preflight/preflight/verify"
 	"github.com/mcp-preflight/preflight/verify/verifytest"
 )
-
-var (
-	kitOnce sync.Once
-	kit     *verifytest.Sigstore
-	kitErr  error
-)
-
-// sigstore returns one virtual Sigstore for the whole test binary: making
-// one costs a few key generations.
-func sigstore(t *testing.T) *verifytest.Sigstore {
-	t.Helper()
-	kitOnce.Do(func() { kit, kitErr = verifytest.NewSigstore() })
-	if kitErr != nil {
-		t.Fatal(kitErr)
-	}
-	return kit
-}
-
-var (
-	publisher = verifytest.GitHubActions("acme/weather", ".github/workflows/release.yml", "refs/tags/v1.4.0", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")
-	intruder  = verifytest.GitHubActions("evil/weather", ".github/workflows/release.yml", "refs/tags/v1.4.0", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")
-)
-
-// verifyAs binds verify.VerifyEvidence to the kit's trusted root and one
-// allowed signer, as the verify package does for a policy entry.
-func verifyAs(t *testing.T, id verifytest.Identity) release.VerifyFunc {
-	t.Helper()
-	tm, err := sigstore(t).TrustedMaterial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers := []policy.Signer{{Issuer: id.Issuer, Subject: id.Subject}}
-	return func(artifact map[string]string, bundles []release.Bundle) ([]policy.SignatureFacts, error) {
-		vb := make([]verify.Bundle, len(bundles))
-		for i, b := range bundles {
-			vb[i] = verify.Bundle(b)
-		}
-		return verify.VerifyEvidence(verify.EvidenceCheck{Material: tm, Artifact: artifact, Bundles: vb, Signers: signers})
-	}
-}
 
 type env struct {
 	host  *verifytest.ReleaseHost
@@ -119,11 +76,6 @@ func (e *env) assertEmptyStore(t *testing.T) {
 	}
 }
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 const binPath = "/acme/weather/releases/download/v1.4.0/weather-linux-amd64"
 
 var server = []byte("\x7fELF weather server v1.4.0")
@@ -131,7 +83,7 @@ var server = []byte("\x7fELF weather server v1.4.0")
 // publish adds the server and its signed bundle.
 func (e *env) publish(t *testing.T, id verifytest.Identity) {
 	t.Helper()
-	b, err := sigstore(t).SignBlob(id, server, verifytest.SignOptions{})
+	b, err := releasetest.Sigstore(t).SignBlob(id, server, verifytest.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +108,13 @@ func wantClass(t *testing.T, err error, class *preflight.Class) {
 
 func TestFetchSignedBinary(t *testing.T) {
 	e := newEnv(t)
-	e.publish(t, publisher)
-	f := e.fetcher(t, release.Config{Verify: verifyAs(t, publisher)})
+	e.publish(t, releasetest.Publisher)
+	f := e.fetcher(t, release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)})
 	res, err := f.Fetch(context.Background(), release.Asset{URL: e.host.URL() + binPath})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Entry.SHA256 != sha(server) || !res.Downloaded || res.Entry != res.File {
+	if res.Entry.SHA256 != releasetest.SHA256(server) || !res.Downloaded || res.Entry != res.File {
 		t.Fatalf("result = %+v", res)
 	}
 	got, err := os.ReadFile(res.Entry.Path)
@@ -173,10 +125,10 @@ func TestFetchSignedBinary(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o500 {
 		t.Fatalf("entry mode %v, %v; want 0500", info.Mode(), err)
 	}
-	if len(res.Signatures) != 1 || res.Signatures[0].Certificate == nil || res.Signatures[0].Certificate.Subject != publisher.Subject {
+	if len(res.Signatures) != 1 || res.Signatures[0].Certificate == nil || res.Signatures[0].Certificate.Subject != releasetest.Publisher.Subject {
 		t.Fatalf("signatures = %+v", res.Signatures)
 	}
-	if a := res.Artifact; a.Name != "weather-linux-amd64" || a.Source != "url" || a.Size != int64(len(server)) || a.Digests["sha256"] != sha(server) {
+	if a := res.Artifact; a.Name != "weather-linux-amd64" || a.Source != "url" || a.Size != int64(len(server)) || a.Digests["sha256"] != releasetest.SHA256(server) {
 		t.Fatalf("artifact facts = %+v", a)
 	}
 	if len(res.Bundles) != 1 || !strings.HasSuffix(res.Bundles[0].Name, ".sigstore.json") {
@@ -201,7 +153,7 @@ func TestFetchPinnedFromStore(t *testing.T) {
 	e := newEnv(t)
 	e.host.Add(binPath, server)
 	f := e.fetcher(t, release.Config{})
-	a := release.Asset{URL: e.host.URL() + binPath, SHA256: strings.ToUpper(sha(server))}
+	a := release.Asset{URL: e.host.URL() + binPath, SHA256: strings.ToUpper(releasetest.SHA256(server))}
 	if _, err := f.Fetch(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
@@ -228,47 +180,59 @@ func TestFetchRefusals(t *testing.T) {
 	}{
 		{
 			name:  "tampered bytes, signed",
-			setup: func(t *testing.T, e *env) { e.publish(t, publisher); e.host.Tamper(binPath, other) },
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			setup: func(t *testing.T, e *env) { e.publish(t, releasetest.Publisher); e.host.Tamper(binPath, other) },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrTampered,
 		},
 		{
 			name:  "tampered bytes, pinned",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Tamper(binPath, other) },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrTampered,
 		},
 		{
 			name:  "pinned digest disagrees with the signed one",
-			setup: func(t *testing.T, e *env) { e.publish(t, publisher) },
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(other)} },
+			setup: func(t *testing.T, e *env) { e.publish(t, releasetest.Publisher) },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(other)}
+			},
 			class: preflight.ErrTampered, noFetch: true,
 		},
 		{
 			name:  "wrong signer",
-			setup: func(t *testing.T, e *env) { e.publish(t, intruder) },
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			setup: func(t *testing.T, e *env) { e.publish(t, releasetest.Intruder) },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrIdentity, noFetch: true,
 		},
 		{
 			name: "signature over other bytes",
 			setup: func(t *testing.T, e *env) {
-				e.publish(t, publisher)
-				b, err := sigstore(t).SignBlob(publisher, other, verifytest.SignOptions{})
+				e.publish(t, releasetest.Publisher)
+				b, err := releasetest.Sigstore(t).SignBlob(releasetest.Publisher, other, verifytest.SignOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
 				e.host.Add(binPath+".sigstore.json", b)
 			},
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrTampered,
 		},
 		{
 			name: "forged signature",
 			setup: func(t *testing.T, e *env) {
-				e.publish(t, publisher)
-				b, err := sigstore(t).SignBlob(publisher, server, verifytest.SignOptions{})
+				e.publish(t, releasetest.Publisher)
+				b, err := releasetest.Sigstore(t).SignBlob(releasetest.Publisher, server, verifytest.SignOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -277,13 +241,17 @@ func TestFetchRefusals(t *testing.T) {
 				}
 				e.host.Add(binPath+".sigstore.json", b)
 			},
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrSignature, noFetch: true,
 		},
 		{
 			name:  "missing bundle when required",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server) },
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrSignature, noFetch: true,
 		},
 		{
@@ -292,52 +260,68 @@ func TestFetchRefusals(t *testing.T) {
 				e.host.Add(binPath, server)
 				e.host.Add(binPath+".sigstore.json", []byte("<html>"))
 			},
-			cfg:   func(t *testing.T) release.Config { return release.Config{Verify: verifyAs(t, publisher)} },
+			cfg: func(t *testing.T) release.Config {
+				return release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)}
+			},
 			class: preflight.ErrMalformed, noFetch: true,
 		},
 		{
 			name:  "oversized by Content-Length",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server) },
 			cfg:   func(t *testing.T) release.Config { return release.Config{MaxBytes: 8} },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrMalformed,
 		},
 		{
 			name:  "endless body",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Oversize(binPath) },
 			cfg:   func(t *testing.T) release.Config { return release.Config{MaxBytes: 1 << 20} },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrMalformed,
 		},
 		{
 			name:  "truncated body",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Truncate(binPath) },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrUnavailable,
 		},
 		{
 			name:  "server error",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Status(binPath, http.StatusBadGateway) },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrUnavailable,
 		},
 		{
 			name:  "forbidden",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.Status(binPath, http.StatusForbidden) },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrUnavailable,
 		},
 		{
 			name:  "not found",
 			setup: func(t *testing.T, e *env) {},
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrNotFound,
 		},
 		{
 			name:  "slow host",
 			setup: func(t *testing.T, e *env) { e.host.Add(binPath, server); e.host.SetDelay(binPath, 10*time.Second) },
 			cfg:   func(t *testing.T) release.Config { return release.Config{Timeout: 50 * time.Millisecond} },
-			asset: func(e *env) release.Asset { return release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)} },
+			asset: func(e *env) release.Asset {
+				return release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
+			},
 			class: preflight.ErrTimeout,
 		},
 		{
@@ -349,7 +333,7 @@ func TestFetchRefusals(t *testing.T) {
 			name:  "plain http to a remote host",
 			setup: func(t *testing.T, e *env) {},
 			asset: func(e *env) release.Asset {
-				return release.Asset{URL: "http://example.com/weather", SHA256: sha(server)}
+				return release.Asset{URL: "http://example.com/weather", SHA256: releasetest.SHA256(server)}
 			},
 			class: preflight.ErrConfig, noFetch: true,
 		},
@@ -357,7 +341,7 @@ func TestFetchRefusals(t *testing.T) {
 			name:  "credentials in URL",
 			setup: func(t *testing.T, e *env) {},
 			asset: func(e *env) release.Asset {
-				return release.Asset{URL: strings.Replace(e.host.URL(), "http://", "http://u:p@", 1) + binPath, SHA256: sha(server)}
+				return release.Asset{URL: strings.Replace(e.host.URL(), "http://", "http://u:p@", 1) + binPath, SHA256: releasetest.SHA256(server)}
 			},
 			class: preflight.ErrConfig, noFetch: true,
 		},
@@ -396,7 +380,7 @@ func TestFetchCanceled(t *testing.T) {
 	e.host.SetDelay(binPath, 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := e.fetcher(t, release.Config{}).Fetch(ctx, release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)})
+	_, err := e.fetcher(t, release.Config{}).Fetch(ctx, release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)})
 	wantClass(t, err, preflight.ErrTimeout)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v does not wrap the context's error", err)
@@ -415,7 +399,7 @@ func TestFetchRedirects(t *testing.T) {
 	e.host.Add("/same/weather", nil)
 	e.host.RedirectTo("/same/weather", binPath+"-copy")
 	e.host.Add(binPath+"-copy", server)
-	a := release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)}
+	a := release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)}
 
 	_, err = e.fetcher(t, release.Config{}).Fetch(context.Background(), a)
 	wantClass(t, err, preflight.ErrUnavailable)
@@ -428,13 +412,13 @@ func TestFetchRedirects(t *testing.T) {
 	e.assertEmptyStore(t)
 
 	// The same host is always fine.
-	if _, err := e.fetcher(t, release.Config{}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + "/same/weather", SHA256: sha(server)}); err != nil {
+	if _, err := e.fetcher(t, release.Config{}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + "/same/weather", SHA256: releasetest.SHA256(server)}); err != nil {
 		t.Fatal(err)
 	}
 
 	// An allowed host is fine too.
 	mirrorHost := strings.TrimPrefix(mirror.URL(), "http://")
-	res, err := e.fetcher(t, release.Config{AllowRedirectHosts: []string{mirrorHost}}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + binPath, SHA256: sha(server)})
+	res, err := e.fetcher(t, release.Config{AllowRedirectHosts: []string{mirrorHost}}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + binPath, SHA256: releasetest.SHA256(server)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,28 +450,28 @@ func TestFetchSignedArchive(t *testing.T) {
 	// Attested as actions/attest-build-provenance does: a SLSA statement
 	// whose subject is the archive, served as gh attestation download
 	// writes it (JSON Lines).
-	st, err := verifytest.SLSAProvenanceV1("weather_1.4.0_linux_amd64.tar.gz", map[string]string{"sha256": sha(tgz)}, verifytest.ProvenanceFor(publisher))
+	st, err := verifytest.SLSAProvenanceV1("weather_1.4.0_linux_amd64.tar.gz", map[string]string{"sha256": releasetest.SHA256(tgz)}, verifytest.ProvenanceFor(releasetest.Publisher))
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := sigstore(t).Attest(publisher, st, verifytest.SignOptions{})
+	att, err := releasetest.Sigstore(t).Attest(releasetest.Publisher, st, verifytest.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := sigstore(t).SignBlob(publisher, tgz, verifytest.SignOptions{})
+	sig, err := releasetest.Sigstore(t).SignBlob(releasetest.Publisher, tgz, verifytest.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.host.Add(archivePath, tgz)
 	e.host.Add("/attestations.jsonl", append(append(compact(t, att), '\n'), append(compact(t, sig), '\n')...))
 
-	f := e.fetcher(t, release.Config{Verify: verifyAs(t, publisher)})
+	f := e.fetcher(t, release.Config{Verify: releasetest.VerifyAs(t, releasetest.Publisher)})
 	a := release.Asset{URL: e.host.URL() + archivePath, BundleURL: e.host.URL() + "/attestations.jsonl", Binary: "weather"}
 	res, err := f.Fetch(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.File.SHA256 != sha(tgz) || res.Entry.SHA256 != sha(server) || res.Dir == "" {
+	if res.File.SHA256 != releasetest.SHA256(tgz) || res.Entry.SHA256 != releasetest.SHA256(server) || res.Dir == "" {
 		t.Fatalf("result = %+v", res)
 	}
 	if len(res.Signatures) != 2 || res.Signatures[0].Provenance == nil || res.Signatures[0].PredicateType != verify.PredicateSLSAProvenanceV1 {
@@ -533,7 +517,7 @@ func TestFetchUnsafeArchive(t *testing.T) {
 				p = strings.TrimSuffix(p, ".tar.gz") + ".zip"
 			}
 			e.host.Add(p, data)
-			_, err := e.fetcher(t, release.Config{}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + p, SHA256: sha(data), Binary: "weather"})
+			_, err := e.fetcher(t, release.Config{}).Fetch(context.Background(), release.Asset{URL: e.host.URL() + p, SHA256: releasetest.SHA256(data), Binary: "weather"})
 			wantClass(t, err, preflight.ErrMalformed)
 			des, _ := os.ReadDir(filepath.Join(e.store.Dir(), "unpacked"))
 			if len(des) != 0 {
