@@ -35,12 +35,7 @@ func main() {
 func run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "host-mcpgo-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	world, err := hostkit.New(ctx, dir)
+	world, err := hostkit.New(ctx)
 	if err != nil {
 		return err
 	}

@@ -21,18 +21,32 @@ var Server = verifytest.ServerConfig{Name: "weather", Version: "1.0.0", Tools: [
 	{Name: "delete_everything", Description: "Deletes every file it can."},
 }}
 
-// World is a published server and a Verifier whose policy allows it.
+// World is a published server and a Verifier whose policy allows it, in a
+// temporary directory of its own.
 type World struct {
 	Verifier *verify.Verifier
 	scenario *verifytest.Scenario
+	dir      string
 }
 
-// Close stops the loopback repository.
-func (w *World) Close() { w.scenario.Close() }
+// Close stops the loopback repository and removes the directory.
+func (w *World) Close() {
+	w.scenario.Close()
+	os.RemoveAll(w.dir)
+}
 
 // New publishes this binary (re-executed as the test server) in a fresh
-// scenario under dir and returns a Verifier for the policy entry "weather".
-func New(ctx context.Context, dir string) (*World, error) {
+// scenario and returns a Verifier for the policy entry "weather".
+func New(ctx context.Context) (w *World, err error) {
+	dir, err := os.MkdirTemp("", "preflight-host-*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -45,34 +59,33 @@ func New(ctx context.Context, dir string) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			sc.Close()
+		}
+	}()
 	pins, err := verifytest.SurfaceDigests(ctx, Server)
 	if err != nil {
-		sc.Close()
 		return nil, err
 	}
 	if _, err := sc.Publish(verifytest.Publication{Server: "io.github.acme/weather", Artifact: exe, Args: verifytest.ServerArgs(Server), Tools: pins}); err != nil {
-		sc.Close()
 		return nil, err
 	}
 	path, err := sc.Policy("preflight.yaml", verifytest.PolicyServer{Name: "weather", Server: "io.github.acme/weather", Deny: []string{"delete_*"}})
 	if err != nil {
-		sc.Close()
 		return nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		sc.Close()
 		return nil, err
 	}
 	p, err := policy.Parse(path, data)
 	if err != nil {
-		sc.Close()
 		return nil, err
 	}
 	v, err := verify.New(verify.Config{Policy: p, PolicyDir: filepath.Dir(path), StoreDir: filepath.Join(dir, "store")})
 	if err != nil {
-		sc.Close()
 		return nil, err
 	}
-	return &World{Verifier: v, scenario: sc}, nil
+	return &World{Verifier: v, scenario: sc, dir: dir}, nil
 }
