@@ -159,8 +159,9 @@ func (c *Conn) Done() <-chan struct{} { return c.proc.exited }
 // Close ends the session: the server's stdin is closed and the process is
 // given two seconds to exit before its process group is terminated, then
 // killed. Close reaps the process and stops every goroutine of the session.
-// It returns the gate's error when the gate ended the session (for example
-// preflight.ErrToolDrift on a rug pull under on_change: end).
+// It returns the gate's error when the gate ended the session on policy
+// grounds (for example preflight.ErrToolDrift on a rug pull under
+// on_change: end), and nil for an ordinary end.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.w.Close()
@@ -169,7 +170,10 @@ func (c *Conn) Close() error {
 		c.proc.stop(2 * time.Second)
 		err := <-c.relay
 		c.relay <- err
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+		// Only a refusal is news at this point: once the host has closed
+		// its side, the server ending its output or the relay's pipes
+		// closing is the session ending, whichever the gate saw first.
+		if errors.Is(err, preflight.ErrSecurity) {
 			c.closeErr = err
 		}
 	})
