@@ -94,11 +94,7 @@ func newFixtureTB(t testing.TB) *fixture {
 	f := &fixture{sc: sc, exe: testExecutable(t), dir: dir, artifact: map[string]string{}}
 	publish := func(server string, cfg verifytest.ServerConfig, signer *verifytest.Identity) {
 		t.Helper()
-		pins, err := verifytest.SurfaceDigests(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := sc.Publish(verifytest.Publication{Server: server, Artifact: f.exe, Args: verifytest.ServerArgs(cfg), Tools: pins, Signer: signer})
+		pub, err := sc.PublishServer(context.Background(), server, f.exe, cfg, signer)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,14 +101,6 @@ func newCLIFixture() (*cliFixture, error) {
 	}
 	f := &cliFixture{dir: dir, sc: sc, exe: exe}
 	ctx := context.Background()
-	publish := func(server string, cfg verifytest.ServerConfig, signer *verifytest.Identity) error {
-		pins, err := verifytest.SurfaceDigests(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		_, err = sc.Publish(verifytest.Publication{Server: server, Artifact: data, Args: verifytest.ServerArgs(cfg), Tools: pins, Signer: signer})
-		return err
-	}
 	mallory := verifytest.GitHubActions("mallory/mcp-servers", ".github/workflows/release.yml", "refs/tags/v1.0.0", strings.Repeat("b2", 20))
 	for _, p := range []struct {
 		server string
@@ -119,7 +111,7 @@ func newCLIFixture() (*cliFixture, error) {
 		{"io.github.acme/notes", cliNotes, nil},
 		{"io.github.acme/calendar", cliWeather, &mallory},
 	} {
-		if err := publish(p.server, p.cfg, p.signer); err != nil {
+		if _, err := sc.PublishServer(ctx, p.server, data, p.cfg, p.signer); err != nil {
 			sc.Close()
 			return nil, err
 		}

@@ -110,11 +110,7 @@ func newDemo(out io.Writer) (*demo, error) {
 	d := &demo{out: out, dir: dir, sc: sc}
 	ctx := context.Background()
 	publish := func(server string, cfg verifytest.ServerConfig, signer *verifytest.Identity) (*verifytest.Published, error) {
-		pins, err := verifytest.SurfaceDigests(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return sc.Publish(verifytest.Publication{Server: server, Artifact: exe, Args: verifytest.ServerArgs(cfg), Tools: pins, Signer: signer})
+		return sc.PublishServer(ctx, server, exe, cfg, signer)
 	}
 	weather, err := publish("io.github.acme/weather", demoWeather, nil)
 	if err != nil {

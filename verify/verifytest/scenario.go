@@ -2,6 +2,7 @@ package verifytest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -162,6 +163,18 @@ func (s *Scenario) Publish(p Publication) (*Published, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// PublishServer publishes exe, a binary that calls ServerMain, as server:
+// the descriptor tells hosts to run it serving cfg and pins the tools cfg
+// lists, as SurfaceDigests computes them. signer nil means the scenario's
+// Identity.
+func (s *Scenario) PublishServer(ctx context.Context, server string, exe []byte, cfg ServerConfig, signer *Identity) (*Published, error) {
+	pins, err := SurfaceDigests(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.Publish(Publication{Server: server, Artifact: exe, Args: ServerArgs(cfg), Tools: pins, Signer: signer})
 }
 
 // DescriptorJSON returns an MCP registry server.json with Preflight's trust

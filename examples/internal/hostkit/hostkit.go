@@ -64,11 +64,7 @@ func New(ctx context.Context) (w *World, err error) {
 			sc.Close()
 		}
 	}()
-	pins, err := verifytest.SurfaceDigests(ctx, Server)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := sc.Publish(verifytest.Publication{Server: "io.github.acme/weather", Artifact: exe, Args: verifytest.ServerArgs(Server), Tools: pins}); err != nil {
+	if _, err := sc.PublishServer(ctx, "io.github.acme/weather", exe, Server, nil); err != nil {
 		return nil, err
 	}
 	path, err := sc.Policy("preflight.yaml", verifytest.PolicyServer{Name: "weather", Server: "io.github.acme/weather", Deny: []string{"delete_*"}})
